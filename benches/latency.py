@@ -1,0 +1,608 @@
+#!/usr/bin/python3
+"""ONVIF back-channel "mouth-to-sink" latency benchmark.
+
+Compares, in a single run, the back channel of upstream gst-rtsp-server
+(GstRTSPOnvifMediaFactory + set_backchannel_launch) at its default latency
+and at latency=0 with this crate's GstOnvifBackchannelMediaFactory.
+
+For every trial a raw RTSP client (plain Python sockets, no GStreamer)
+connects over TCP, DESCRIBEs with the ONVIF back-channel Require tag, SETUPs
+the sendonly audio track interleaved, PLAYs and then streams PCMU RTP in real
+time: 1 s of silence, 0.5 s of a loud 1 kHz tone, then silence.  The server
+pipeline decodes the audio and sends S16LE samples to a UDP socket owned by
+this script.  Latency is the time between writing the first loud RTP packet
+and receiving the first UDP datagram that contains a loud sample.
+
+Run with Debian's interpreter (needs python3-gi, gir1.2-gst-rtsp-server-1.0):
+
+    /usr/bin/python3 benches/latency.py [--trials N] [--json out.json]
+                                        [--only upstream|ours]
+                                        [--plugin-dir DIR]
+"""
+
+import argparse
+import array
+import json
+import math
+import os
+import queue
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, GObject, Gst, GstRtspServer  # noqa: E402
+
+HOST = "127.0.0.1"
+MOUNT = "/stream"
+ONVIF_BACKCHANNEL = "www.onvif.org/ver20/backchannel"
+PLUGIN_FILE = "libgstonvifbackchannel.so"
+OUR_TYPE = "GstOnvifBackchannelMediaFactory"
+
+CLOCK_RATE = 8000
+PACKET_SAMPLES = 160  # 20 ms of 8 kHz PCMU
+PACKET_SECONDS = PACKET_SAMPLES / CLOCK_RATE
+SILENCE_SECONDS = 1.0
+TONE_SECONDS = 0.5
+TONE_HZ = 1000
+TONE_AMPLITUDE = 24000
+LOUD_THRESHOLD = 8000
+DETECT_TIMEOUT = 2.0  # seconds after the loud start before a trial fails
+RTSP_TIMEOUT = 5.0  # seconds to wait for any RTSP response
+
+FORWARD_LAUNCH = (
+    "( audiotestsrc is-live=true wave=silence ! mulawenc "
+    "! rtppcmupay name=pay0 pt=0 )"
+)
+
+
+# --------------------------------------------------------------------------
+# Audio helpers
+# --------------------------------------------------------------------------
+
+
+def linear_to_ulaw(sample):
+    """Encode one signed 16-bit linear sample as a G.711 mu-law byte."""
+    bias, clip = 0x84, 32635
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), clip) + bias
+    exponent = 7
+    mask = 0x4000
+    while exponent > 0 and not magnitude & mask:
+        exponent -= 1
+        mask >>= 1
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def make_payloads():
+    """Return (silence, tone) PCMU payloads of one 20 ms packet each.
+
+    1 kHz divides 8 kHz evenly, so a single packet of tone repeats seamlessly.
+    """
+    silence = bytes([0xFF]) * PACKET_SAMPLES
+    tone = bytes(
+        linear_to_ulaw(
+            int(TONE_AMPLITUDE * math.sin(2 * math.pi * TONE_HZ * n / CLOCK_RATE))
+        )
+        for n in range(PACKET_SAMPLES)
+    )
+    return silence, tone
+
+
+def has_loud_sample(datagram):
+    """True if the S16LE datagram contains a sample with |value| > threshold."""
+    samples = array.array("h")
+    samples.frombytes(datagram[: len(datagram) // 2 * 2])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return bool(samples) and max(max(samples), -min(samples)) > LOUD_THRESHOLD
+
+
+# --------------------------------------------------------------------------
+# UDP receiver (the "sink" end)
+# --------------------------------------------------------------------------
+
+
+class LoudDetector:
+    """Owns the UDP socket the server pipeline sends decoded audio to."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((HOST, 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+
+    def drain(self):
+        """Discard datagrams left over from earlier trials."""
+        self.sock.setblocking(False)
+        try:
+            while True:
+                self.sock.recv(65536)
+        except BlockingIOError:
+            pass
+        finally:
+            self.sock.settimeout(0.05)
+
+    def start(self, armed_at, deadline):
+        """Start a thread looking for the first loud datagram.
+
+        `armed_at` is a one-element list filled in by the sender just before
+        the first loud packet goes out; datagrams received before that are
+        ignored.  Returns (thread, found_event, result_list); result_list gets
+        the monotonic receive time appended when a loud datagram arrives.
+        """
+        found = threading.Event()
+        result = []
+
+        def run():
+            while time.monotonic() < deadline[0]:
+                try:
+                    data = self.sock.recv(65536)
+                except socket.timeout:
+                    continue
+                now = time.monotonic()
+                if armed_at and now >= armed_at[0] and has_loud_sample(data):
+                    result.append(now)
+                    found.set()
+                    return
+
+        thread = threading.Thread(target=run, name="udp-rx", daemon=True)
+        thread.start()
+        return thread, found, result
+
+    def close(self):
+        """Close the UDP socket."""
+        self.sock.close()
+
+
+# --------------------------------------------------------------------------
+# Minimal RTSP client
+# --------------------------------------------------------------------------
+
+
+class RtspError(Exception):
+    """An RTSP request failed or timed out."""
+
+
+class RtspClient:
+    """Tiny RTSP/1.0 client over one TCP connection with interleaved RTP.
+
+    A reader thread parses everything the server sends: RTSP responses are
+    queued for `request()`, interleaved ($) frames are discarded.
+    """
+
+    def __init__(self, port):
+        self.port = port
+        self.url = f"rtsp://{HOST}:{port}{MOUNT}"
+        self.sock = socket.create_connection((HOST, port), timeout=RTSP_TIMEOUT)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(0.2)
+        self.cseq = 0
+        self.session = None
+        self.responses = queue.Queue()
+        self.closed = threading.Event()
+        self.reader = threading.Thread(target=self._read_loop, name="rtsp-rx",
+                                       daemon=True)
+        self.reader.start()
+
+    def _read_loop(self):
+        """Read from the socket until EOF/close, dispatching what arrives."""
+        buf = b""
+        while not self.closed.is_set():
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+            buf = self._parse(buf)
+        self.closed.set()
+
+    def _parse(self, buf):
+        """Consume complete messages from `buf`; return the unparsed rest."""
+        while buf:
+            if buf[0:1] == b"$":
+                if len(buf) < 4:
+                    break
+                length = struct.unpack("!H", buf[2:4])[0]
+                if len(buf) < 4 + length:
+                    break
+                buf = buf[4 + length:]
+                continue
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            head = buf[:end].decode("utf-8", "replace").split("\r\n")
+            headers = {}
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body_len = int(headers.get("content-length", "0"))
+            if len(buf) < end + 4 + body_len:
+                break
+            body = buf[end + 4:end + 4 + body_len].decode("utf-8", "replace")
+            buf = buf[end + 4 + body_len:]
+            if head[0].startswith("RTSP/"):
+                status = int(head[0].split()[1])
+                self.responses.put((status, headers, body))
+        return buf
+
+    def request(self, method, url, extra=None):
+        """Send a request and wait (bounded) for its response.
+
+        Returns (status, headers, body); raises RtspError on timeout,
+        connection loss or a non-2xx status.
+        """
+        self.cseq += 1
+        lines = [f"{method} {url} RTSP/1.0", f"CSeq: {self.cseq}",
+                 "User-Agent: onvif-backchannel-latency-bench",
+                 f"Require: {ONVIF_BACKCHANNEL}"]
+        if self.session:
+            lines.append(f"Session: {self.session}")
+        for name, value in (extra or {}).items():
+            lines.append(f"{name}: {value}")
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        deadline = time.monotonic() + RTSP_TIMEOUT
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RtspError(f"{method}: no response within {RTSP_TIMEOUT} s")
+            try:
+                status, headers, body = self.responses.get(timeout=min(remaining, 0.2))
+            except queue.Empty:
+                if self.closed.is_set():
+                    raise RtspError(f"{method}: connection closed by server")
+                continue
+            if headers.get("cseq") != str(self.cseq):
+                continue
+            if not 200 <= status < 300:
+                raise RtspError(f"{method} failed with status {status}")
+            return status, headers, body
+
+    def send_interleaved(self, channel, payload):
+        """Write one interleaved frame ($, channel, 16-bit length, data)."""
+        self.sock.sendall(struct.pack("!cBH", b"$", channel, len(payload)) + payload)
+
+    def close(self):
+        """Stop the reader thread and close the connection."""
+        self.closed.set()
+        self.reader.join(timeout=1.0)
+        self.sock.close()
+
+
+def find_backchannel_control(sdp, content_base):
+    """Return the absolute control URL of the sendonly m=audio section."""
+    sections = [[]]
+    for line in sdp.splitlines():
+        line = line.strip()
+        if line.startswith("m="):
+            sections.append([])
+        sections[-1].append(line)
+    for section in sections[1:]:
+        if not section[0].startswith("m=audio"):
+            continue
+        if "a=sendonly" not in section:
+            continue
+        for line in section:
+            if line.startswith("a=control:"):
+                control = line[len("a=control:"):]
+                if control == "*":
+                    return content_base
+                return urllib.parse.urljoin(content_base, control)
+    raise RtspError("no m=audio section with a=sendonly and a=control in SDP")
+
+
+def interleaved_channel(transport):
+    """Extract the first interleaved channel from a Transport header."""
+    for part in transport.split(";"):
+        if part.startswith("interleaved="):
+            return int(part.split("=")[1].split("-")[0])
+    raise RtspError(f"no interleaved channel in Transport: {transport!r}")
+
+
+# --------------------------------------------------------------------------
+# One trial
+# --------------------------------------------------------------------------
+
+
+def run_trial(rtsp_port, detector, payloads):
+    """Run one connect/stream/teardown cycle; return latency in s or None."""
+    silence, tone = payloads
+    client = RtspClient(rtsp_port)
+    try:
+        client.request("OPTIONS", client.url)
+        _, headers, sdp = client.request("DESCRIBE", client.url,
+                                         {"Accept": "application/sdp"})
+        base = headers.get("content-base", client.url + "/")
+        control = find_backchannel_control(sdp, base)
+        _, headers, _ = client.request(
+            "SETUP", control,
+            {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"})
+        client.session = headers["session"].split(";")[0]
+        channel = interleaved_channel(headers.get("transport", ""))
+        client.request("PLAY", client.url, {"Range": "npt=0-"})
+
+        detector.drain()
+        armed_at = []
+        deadline = [time.monotonic() + SILENCE_SECONDS + DETECT_TIMEOUT + 1.0]
+        rx_thread, found, received = detector.start(armed_at, deadline)
+
+        ssrc = random.getrandbits(32)
+        seq = random.getrandbits(16)
+        rtp_ts = random.getrandbits(32)
+        silence_packets = round(SILENCE_SECONDS / PACKET_SECONDS)
+        tone_packets = round(TONE_SECONDS / PACKET_SECONDS)
+        start = time.monotonic()
+        loud_sent = None
+        n = 0
+        while True:
+            due = start + n * PACKET_SECONDS
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)
+            if found.is_set():
+                break
+            if loud_sent is not None and time.monotonic() > loud_sent + DETECT_TIMEOUT:
+                break
+            is_tone = silence_packets <= n < silence_packets + tone_packets
+            marker = 0x80 if n == 0 else 0
+            header = struct.pack("!BBHII", 0x80, marker, seq & 0xFFFF,
+                                 rtp_ts & 0xFFFFFFFF, ssrc)
+            if is_tone and loud_sent is None:
+                armed_at.append(time.monotonic())
+                client.send_interleaved(channel, header + tone)
+                loud_sent = time.monotonic()
+                deadline[0] = loud_sent + DETECT_TIMEOUT
+            else:
+                client.send_interleaved(channel, header + (tone if is_tone else silence))
+            seq += 1
+            rtp_ts += PACKET_SAMPLES
+            n += 1
+
+        rx_thread.join(timeout=DETECT_TIMEOUT + 1.0)
+        try:
+            client.request("TEARDOWN", client.url)
+        except (RtspError, OSError):
+            pass
+        if received and loud_sent is not None:
+            return received[0] - loud_sent
+        return None
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------
+# Servers
+# --------------------------------------------------------------------------
+
+
+class ServerThread:
+    """An RTSPOnvifServer on 127.0.0.1 (any free port) with its own loop."""
+
+    def __init__(self, factory):
+        self.context = GLib.MainContext()
+        self.loop = GLib.MainLoop(self.context)
+        self.server = GstRtspServer.RTSPOnvifServer.new()
+        self.server.set_address(HOST)
+        self.server.set_service("0")
+        self.server.get_mount_points().add_factory(MOUNT, factory)
+        self.source_id = self.server.attach(self.context)
+        if not self.source_id:
+            raise RuntimeError("failed to attach RTSP server")
+        self.port = self.server.get_bound_port()
+        self.thread = threading.Thread(target=self._run, name="rtsp-server",
+                                       daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        """Run the main loop with our context as the thread default."""
+        self.context.push_thread_default()
+        try:
+            self.loop.run()
+        finally:
+            self.context.pop_thread_default()
+
+    def stop(self):
+        """Stop serving and end the loop thread (bounded wait)."""
+        source = self.context.find_source_by_id(self.source_id)
+        if source:
+            source.destroy()
+        self.loop.quit()
+        self.thread.join(timeout=5.0)
+
+
+def upstream_factory(udp_port, latency):
+    """Upstream GstRTSPOnvifMediaFactory with a back-channel launch line.
+
+    The capsfilter is named depay_backchannel because the caps query on that
+    element's sink pad must return fixed RTP caps (payload, clock-rate,
+    encoding-name); a depayloader's sink pad would only return its templates.
+    """
+    factory = GstRtspServer.RTSPOnvifMediaFactory.new()
+    factory.set_media_gtype(GstRtspServer.RTSPOnvifMedia)
+    factory.set_launch(FORWARD_LAUNCH)
+    factory.set_backchannel_launch(
+        "( capsfilter caps=\"application/x-rtp,media=audio,payload=0,"
+        "clock-rate=8000,encoding-name=PCMU\" name=depay_backchannel "
+        "! rtppcmudepay ! mulawdec ! audioconvert "
+        "! audio/x-raw,format=S16LE,rate=8000,channels=1 "
+        f"! udpsink host={HOST} port={udp_port} sync=true async=false )")
+    if latency is not None:
+        factory.set_latency(latency)
+    return factory
+
+
+def default_plugin_dir():
+    """target/release or target/debug (first holding the plugin), repo-relative."""
+    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for profile in ("release", "debug"):
+        candidate = os.path.join(repo_root, "target", profile)
+        if os.path.isfile(os.path.join(candidate, PLUGIN_FILE)):
+            return candidate
+    return os.path.join(repo_root, "target", "release")
+
+
+def load_our_type(plugin_dir):
+    """Scan `plugin_dir`, load our plugin and return (gtype, None) or (None, why).
+
+    Also checks that the type has the properties this benchmark sets.
+    """
+    path = os.path.join(plugin_dir, PLUGIN_FILE)
+    if not os.path.isfile(path):
+        return None, f"{path} does not exist (build the plugin first)"
+    Gst.Registry.get().scan_path(plugin_dir)
+    try:
+        Gst.Plugin.load_file(path)
+    except GLib.Error as exc:
+        return None, f"cannot load {path}: {exc.message}"
+    try:
+        gtype = GObject.type_from_name(OUR_TYPE)
+    except RuntimeError:
+        return None, f"type {OUR_TYPE} is not registered by {path}"
+    probe = GObject.new(gtype)
+    missing = [name for name in ("launch", "latency", "codecs", "output")
+               if probe.find_property(name) is None]
+    if missing:
+        return None, f"{OUR_TYPE} lacks properties: {', '.join(missing)}"
+    return gtype, None
+
+
+def our_factory(gtype, udp_port):
+    """Our GstOnvifBackchannelMediaFactory decoding into the UDP socket."""
+    factory = GObject.new(gtype)
+    factory.set_property("launch", FORWARD_LAUNCH)
+    factory.set_property("codecs", "PCMU")
+    factory.set_property(
+        "output",
+        "audioconvert ! audio/x-raw,format=S16LE,rate=8000,channels=1 "
+        f"! udpsink host={HOST} port={udp_port} sync=true")
+    return factory
+
+
+# --------------------------------------------------------------------------
+# Statistics / reporting
+# --------------------------------------------------------------------------
+
+
+def percentile(values, pct):
+    """Linear-interpolated percentile of a non-empty list."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summarize(name, latencies_ms, failures, errors):
+    """Build the result record of one server configuration."""
+    record = {"name": name, "trials": len(latencies_ms) + failures,
+              "failures": failures, "errors": errors,
+              "latencies_ms": [round(v, 2) for v in latencies_ms]}
+    if latencies_ms:
+        record.update(p50_ms=round(percentile(latencies_ms, 50), 2),
+                      p90_ms=round(percentile(latencies_ms, 90), 2),
+                      min_ms=round(min(latencies_ms), 2),
+                      max_ms=round(max(latencies_ms), 2))
+    return record
+
+
+def benchmark(name, make_factory, trials, payloads):
+    """Run `trials` trials against a fresh server built by make_factory(port)."""
+    detector = LoudDetector()
+    server = ServerThread(make_factory(detector.port))
+    latencies, failures, errors = [], 0, []
+    print(f"{name}: rtsp://{HOST}:{server.port}{MOUNT}, udp sink port "
+          f"{detector.port}", flush=True)
+    try:
+        for i in range(trials):
+            try:
+                latency = run_trial(server.port, detector, payloads)
+            except (RtspError, OSError, KeyError) as exc:
+                latency = None
+                errors.append(f"trial {i + 1}: {exc!r}")
+            if latency is None:
+                failures += 1
+                print(f"  trial {i + 1:2d}: FAILED", flush=True)
+            else:
+                latencies.append(latency * 1000)
+                print(f"  trial {i + 1:2d}: {latency * 1000:7.1f} ms", flush=True)
+    finally:
+        server.stop()
+        detector.close()
+    return summarize(name, latencies, failures, errors)
+
+
+def print_table(results):
+    """Print the summary table."""
+    print()
+    print(f"{'server':<32} {'ok':>3} {'fail':>4} {'p50':>8} {'p90':>8} "
+          f"{'min':>8} {'max':>8}   (ms)")
+    for r in results:
+        ok = r["trials"] - r["failures"]
+        if "p50_ms" in r:
+            stats = " ".join(f"{r[k]:8.1f}" for k in
+                             ("p50_ms", "p90_ms", "min_ms", "max_ms"))
+        else:
+            stats = " ".join(f"{'-':>8}" for _ in range(4))
+        print(f"{r['name']:<32} {ok:>3} {r['failures']:>4} {stats}")
+    for r in results:
+        for err in r["errors"]:
+            print(f"  {r['name']}: {err}")
+
+
+def main():
+    """Parse options, run the selected configurations, report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=15)
+    parser.add_argument("--json", metavar="FILE", help="write results as JSON")
+    parser.add_argument("--only", choices=("upstream", "ours"))
+    parser.add_argument("--plugin-dir", default=None,
+                        help="directory holding " + PLUGIN_FILE)
+    args = parser.parse_args()
+
+    Gst.init(None)
+    payloads = make_payloads()
+    results = []
+    notes = []
+
+    if args.only in (None, "upstream"):
+        results.append(benchmark("upstream (latency=200 default)",
+                                 lambda port: upstream_factory(port, None),
+                                 args.trials, payloads))
+        results.append(benchmark("upstream (latency=0)",
+                                 lambda port: upstream_factory(port, 0),
+                                 args.trials, payloads))
+
+    if args.only in (None, "ours"):
+        plugin_dir = os.path.abspath(args.plugin_dir or default_plugin_dir())
+        gtype, why = load_our_type(plugin_dir)
+        if gtype is None:
+            notes.append(f"ours: SKIPPED - {why}")
+            print(notes[-1], flush=True)
+        else:
+            results.append(benchmark("ours (latency default)",
+                                     lambda port: our_factory(gtype, port),
+                                     args.trials, payloads))
+
+    print_table(results)
+    for note in notes:
+        print(note)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"results": results, "notes": notes}, out, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+use std::sync::{Arc, LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
+use gst_rtsp_server::subclass::prelude::*;
+
+use super::TalkPolicyValue;
+use crate::codecs::CodecList;
+use crate::media::OnvifBackchannelMedia;
+use crate::output::OutputPipeline;
+use crate::receiver::{rtp_caps, BackchannelReceiver};
+use crate::talk::Talk;
+
+pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "onvifbackchannel",
+        gst::DebugColorFlags::empty(),
+        Some("ONVIF back channel media factory"),
+    )
+});
+
+pub const DEFAULT_OUTPUT: &str = "audioconvert ! audioresample ! autoaudiosink";
+
+fn element_exists(name: &str) -> bool {
+    gst::ElementFactory::find(name).is_some()
+}
+
+/// Every codec of the table whose elements are installed.
+pub fn default_codecs() -> CodecList {
+    CodecList::available(element_exists)
+}
+
+struct Settings {
+    codecs: CodecList,
+    output: String,
+    talk_policy: TalkPolicyValue,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            codecs: default_codecs(),
+            output: DEFAULT_OUTPUT.into(),
+            talk_policy: TalkPolicyValue::default(),
+        }
+    }
+}
+
+/// Exists from the first back channel on, for the factory's whole life.
+#[derive(Default)]
+struct State {
+    talk: Option<Arc<Talk>>,
+    output: Option<OutputPipeline>,
+}
+
+#[derive(Default)]
+pub struct OnvifBackchannelMediaFactory {
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for OnvifBackchannelMediaFactory {
+    const NAME: &'static str = "GstOnvifBackchannelMediaFactory";
+    type Type = super::OnvifBackchannelMediaFactory;
+    type ParentType = gst_rtsp_server::RTSPOnvifMediaFactory;
+}
+
+impl ObjectImpl for OnvifBackchannelMediaFactory {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("codecs")
+                    .nick("Codecs")
+                    .blurb(
+                        "Comma-separated codecs the back channel accepts, in preference order: \
+                         PCMU, PCMA, G722, OPUS, AAC, L16-48000, L16-16000, L16-8000, G726-40, \
+                         G726-32, G726-24, G726-16. Default: every one whose depayloader and \
+                         decoder are installed. Empty: no back channel on this mount",
+                    )
+                    .default_value(Some(default_codecs().names().as_str()))
+                    .build(),
+                glib::ParamSpecString::builder("output")
+                    .nick("Output")
+                    .blurb(
+                        "Pipeline description that plays the received audio (F32 mono 48 kHz \
+                         from an internal live source); built once, at the first back channel",
+                    )
+                    .default_value(Some(DEFAULT_OUTPUT))
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("talk-policy", TalkPolicyValue::default())
+                    .nick("Talk policy")
+                    .blurb("Who is heard when several clients send audio")
+                    .build(),
+                glib::ParamSpecObject::builder::<gst::Pipeline>("output-pipeline")
+                    .nick("Output pipeline")
+                    .blurb("The standing output pipeline (NULL until the first back channel); watch its bus")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![glib::subclass::Signal::builder("output-error")
+                .param_types([String::static_type()])
+                .build()]
+        });
+        SIGNALS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "codecs" => {
+                let list = value.get::<Option<String>>().unwrap().unwrap_or_default();
+                match CodecList::parse(&list, element_exists) {
+                    Ok(codecs) => {
+                        gst::info!(CAT, imp = self, "back channel codecs: '{}'", codecs.names());
+                        settings.codecs = codecs;
+                    }
+                    Err(err) => {
+                        // A GObject setter cannot fail: keep the old list, say why loudly.
+                        gst::error!(CAT, imp = self, "invalid codecs '{list}': {err}");
+                        glib::g_critical!("onvifbackchannel", "invalid codecs '{}': {}", list, err);
+                    }
+                }
+            }
+            "output" => {
+                let output = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_OUTPUT.into());
+                if self.state.lock().unwrap().output.is_some() {
+                    gst::warning!(CAT, imp = self, "output already running, '{output}' applies to new factories only");
+                }
+                settings.output = output;
+            }
+            "talk-policy" => settings.talk_policy = value.get().unwrap(),
+            _ => unreachable!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "codecs" => self.settings.lock().unwrap().codecs.names().to_value(),
+            "output" => self.settings.lock().unwrap().output.to_value(),
+            "talk-policy" => self.settings.lock().unwrap().talk_policy.to_value(),
+            "output-pipeline" => self.state.lock().unwrap().output.as_ref().map(|o| o.pipeline().clone()).to_value(),
+            _ => unreachable!(),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        self.obj().set_media_gtype(OnvifBackchannelMedia::static_type());
+    }
+}
+
+impl OnvifBackchannelMediaFactory {
+    /// The talk state, created (with the output pipeline unless
+    /// `external_output`) on first use.
+    pub(super) fn talk(&self, external_output: bool) -> Arc<Talk> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(talk) = &state.talk {
+            return talk.clone();
+        }
+        let (policy, output) = {
+            let s = self.settings.lock().unwrap();
+            (s.talk_policy, s.output.clone())
+        };
+        let talk = Talk::new(policy.into());
+        state.talk = Some(talk.clone());
+        if !external_output {
+            let weak = self.obj().downgrade();
+            let on_error = move |text: &str| {
+                if let Some(obj) = weak.upgrade() {
+                    obj.emit_by_name::<()>("output-error", &[&text]);
+                }
+            };
+            match OutputPipeline::start(&output, talk.clone(), on_error) {
+                Ok(pipeline) => state.output = Some(pipeline),
+                Err(err) => {
+                    gst::error!(CAT, imp = self, "{err}; RTSP keeps serving, received audio is discarded");
+                    drop(state);
+                    self.obj().emit_by_name::<()>("output-error", &[&err]);
+                }
+            }
+        }
+        talk
+    }
+
+    fn client_wants_backchannel(&self) -> bool {
+        let obj = self.obj();
+        gst_rtsp_server::RTSPContext::with_current_context(|ctx| obj.requires_backchannel(ctx)).unwrap_or(false)
+    }
+}
+
+impl RTSPMediaFactoryImpl for OnvifBackchannelMediaFactory {
+    fn create_element(&self, _url: &gst_rtsp::RTSPUrl) -> Option<gst::Element> {
+        let launch = self.obj().launch()?;
+        let element = match gst::parse::launch_full(&launch, None, gst::ParseFlags::PLACE_IN_BIN) {
+            Ok(element) => element,
+            Err(err) => {
+                gst::error!(CAT, imp = self, "cannot parse launch '{launch}': {err}");
+                return None;
+            }
+        };
+        if !self.client_wants_backchannel() {
+            gst::debug!(CAT, imp = self, "client did not ask for the back channel");
+            return Some(element);
+        }
+        let codecs = self.settings.lock().unwrap().codecs.clone();
+        if codecs.is_empty() {
+            return Some(element);
+        }
+        let receiver = BackchannelReceiver::new(codecs, self.talk(false));
+        let bin = element.downcast_ref::<gst::Bin>()?;
+        bin.add(&receiver).ok()?;
+        gst::debug!(CAT, imp = self, "media with back channel created");
+        Some(element)
+    }
+
+    fn configure(&self, media: &gst_rtsp_server::RTSPMedia) {
+        self.parent_configure(media);
+        // The pt-map is otherwise only filled by DESCRIBE; clients that SETUP
+        // without it must still get every payload type decoded.
+        let codecs = self.settings.lock().unwrap().codecs.clone();
+        for i in 0..media.n_streams() {
+            let Some(stream) = media.stream(i) else { continue };
+            if stream.sinkpad().is_some() {
+                for c in codecs.iter() {
+                    stream.set_pt_map(c.pt as u32, &rtp_caps(c));
+                }
+            }
+        }
+    }
+}
+
+impl RTSPOnvifMediaFactoryImpl for OnvifBackchannelMediaFactory {
+    fn has_backchannel_support(&self) -> bool {
+        !self.settings.lock().unwrap().codecs.is_empty()
+    }
+}

@@ -1,0 +1,60 @@
+//! `GstOnvifBackchannelMediaFactory`: a GstRTSPOnvifMediaFactory whose mounts
+//! get the ONVIF audio back channel. Mount it on a GstRTSPOnvifServer like any
+//! media factory; set `launch` for the forward streams as usual.
+
+use std::sync::Arc;
+
+use gst::glib;
+use gst::subclass::prelude::*;
+
+use crate::talk::Talk;
+use crate::talk_floor::TalkPolicy;
+
+mod imp;
+
+glib::wrapper! {
+    pub struct OnvifBackchannelMediaFactory(ObjectSubclass<imp::OnvifBackchannelMediaFactory>)
+        @extends gst_rtsp_server::RTSPOnvifMediaFactory, gst_rtsp_server::RTSPMediaFactory;
+}
+
+impl Default for OnvifBackchannelMediaFactory {
+    fn default() -> Self {
+        glib::Object::new()
+    }
+}
+
+impl OnvifBackchannelMediaFactory {
+    /// The mount's talk state. With `external_output`, the factory builds no
+    /// output pipeline of its own: the caller plays the talk (this is what
+    /// `onvifbackchannelsrc` does).
+    pub fn talk(&self, external_output: bool) -> Arc<Talk> {
+        self.imp().talk(external_output)
+    }
+}
+
+/// Values of the `talk-policy` property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstOnvifBackchannelTalkPolicy")]
+pub enum TalkPolicyValue {
+    #[default]
+    #[enum_value(
+        name = "Exclusive: the first talker holds the floor until silent or gone",
+        nick = "exclusive"
+    )]
+    Exclusive = 0,
+}
+
+impl From<TalkPolicyValue> for TalkPolicy {
+    fn from(v: TalkPolicyValue) -> Self {
+        match v {
+            TalkPolicyValue::Exclusive => TalkPolicy::Exclusive,
+        }
+    }
+}
+
+pub fn register() {
+    use glib::prelude::StaticType;
+    OnvifBackchannelMediaFactory::static_type();
+    TalkPolicyValue::static_type();
+}

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MPL-2.0
+#![allow(clippy::non_send_fields_in_send_ty, unused_doc_comments)]
+
+//! # onvifbackchannel
+//!
+//! ONVIF audio back channel (two-way audio) for gst-rtsp-server: the media
+//! factory `GstOnvifBackchannelMediaFactory` for applications with their own
+//! GstRTSPServer, and the element `onvifbackchannelsrc` for gst-launch-1.0.
+
+use gst::glib;
+
+pub mod codecs;
+pub mod factory;
+mod media;
+mod onvifbackchannelsrc;
+mod output;
+mod outputsrc;
+mod receiver;
+pub mod rtp;
+pub mod sdp;
+mod talk;
+pub mod talk_floor;
+pub mod talk_mixer;
+
+pub use factory::OnvifBackchannelMediaFactory;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    factory::register();
+    onvifbackchannelsrc::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    onvifbackchannel,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,117 @@
+use std::sync::LazyLock;
+
+use gst::glib;
+use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
+use gst_rtsp_server::subclass::prelude::*;
+
+use crate::receiver::{BackchannelReceiver, BIN_NAME};
+use crate::sdp;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "onvifbackchannel-media",
+        gst::DebugColorFlags::empty(),
+        Some("ONVIF back channel media and SDP"),
+    )
+});
+
+#[derive(Default)]
+pub struct OnvifBackchannelMedia {}
+
+#[glib::object_subclass]
+impl ObjectSubclass for OnvifBackchannelMedia {
+    const NAME: &'static str = "GstOnvifBackchannelMedia";
+    type Type = super::OnvifBackchannelMedia;
+    type ParentType = gst_rtsp_server::RTSPOnvifMedia;
+}
+
+impl ObjectImpl for OnvifBackchannelMedia {}
+
+impl OnvifBackchannelMedia {
+    /// The receive bin, present when the client asked for the back channel.
+    fn receiver(&self) -> Option<BackchannelReceiver> {
+        let element = self.obj().element();
+        let bin = element.downcast_ref::<gst::Bin>()?;
+        bin.by_name(BIN_NAME)?.downcast::<BackchannelReceiver>().ok()
+    }
+
+    /// Index of the stream fed by the client (the one with a sink pad).
+    fn backchannel_stream(&self) -> Option<gst_rtsp_server::RTSPStream> {
+        let media = self.obj();
+        (0..media.n_streams()).filter_map(|i| media.stream(i)).find(|s| s.sinkpad().is_some())
+    }
+}
+
+impl RTSPMediaImpl for OnvifBackchannelMedia {
+    fn setup_rtpbin(&self, rtpbin: &gst::Element) -> Result<(), gst::LoggableError> {
+        self.parent_setup_rtpbin(rtpbin)?;
+        if let (Some(receiver), Some(stream)) = (self.receiver(), self.backchannel_stream()) {
+            receiver.attach_rtpbin(rtpbin, stream.index());
+        }
+        Ok(())
+    }
+
+    fn setup_sdp(
+        &self,
+        sdp: &mut gst_sdp::SDPMessageRef,
+        info: &gst_rtsp_server::subclass::SDPInfo,
+    ) -> Result<(), gst::LoggableError> {
+        let Some(receiver) = self.receiver() else {
+            return self.parent_setup_sdp(sdp, info);
+        };
+        // gst-rtsp-server writes one sendonly m= line per codec; write into a
+        // scratch message and copy it over with those folded into one.
+        let mut scratch = gst_sdp::SDPMessage::new();
+        self.parent_setup_sdp(&mut scratch, info)?;
+        for attr in scratch.attributes() {
+            sdp.add_attribute(attr.key(), attr.value());
+        }
+        let sections: Vec<Vec<sdp::Attribute>> = scratch
+            .medias()
+            .map(|m| m.attributes().map(|a| (a.key().to_string(), a.value().map(str::to_string))).collect())
+            .collect();
+        let redundant = sdp::redundant_backchannel_sections(&sections);
+        let codecs = receiver.codecs();
+        for (i, media) in scratch.medias().enumerate() {
+            if redundant.contains(&i) {
+                continue;
+            }
+            let mut media = media.to_owned();
+            if sdp::is_backchannel(&sections[i]) {
+                let (formats, attributes) = sdp::backchannel_section(&sections[i], &codecs);
+                while media.formats_len() > 0 {
+                    media.remove_format(0).map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+                }
+                while media.attributes_len() > 0 {
+                    media.remove_attribute(0).map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+                }
+                for f in &formats {
+                    media.add_format(f);
+                }
+                for (k, v) in &attributes {
+                    media.add_attribute(k, v.as_deref());
+                }
+                gst::debug!(CAT, imp = self, "back channel track offers payload types {}", formats.join(" "));
+            }
+            sdp.add_media(media);
+        }
+        Ok(())
+    }
+
+    fn target_state(&self, state: gst::State) {
+        self.parent_target_state(state);
+        if let Some(receiver) = self.receiver() {
+            receiver.set_playing(state == gst::State::Playing);
+        }
+    }
+
+    fn unprepared(&self) {
+        self.parent_unprepared();
+        if let Some(receiver) = self.receiver() {
+            receiver.leave();
+        }
+    }
+}
+
+impl RTSPOnvifMediaImpl for OnvifBackchannelMedia {}

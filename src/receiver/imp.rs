@@ -1,0 +1,315 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use crate::codecs::CodecList;
+use crate::rtp;
+use crate::talk::{self, Talk};
+use crate::talk_floor::{TalkerId, Verdict};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "onvifbackchannel-receive",
+        gst::DebugColorFlags::empty(),
+        Some("ONVIF back channel receive path"),
+    )
+});
+
+struct Setup {
+    codecs: CodecList,
+    caps: gst::Caps,
+    talk: Arc<Talk>,
+    talker: TalkerId,
+}
+
+#[derive(Default)]
+pub struct BackchannelReceiver {
+    setup: Mutex<Option<Setup>>,
+    playing: AtomicBool,
+    left: AtomicBool,
+    sinkpad: Mutex<Option<gst::GhostPad>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for BackchannelReceiver {
+    const NAME: &'static str = "GstOnvifBackchannelReceiver";
+    type Type = super::BackchannelReceiver;
+    type ParentType = gst::Bin;
+}
+
+impl ObjectImpl for BackchannelReceiver {
+    fn constructed(&self) {
+        self.parent_constructed();
+        // The caps query is answered with the advertised codecs: gst-rtsp-server
+        // builds the SDP from it, and rtpbin's pads link against it. The pad
+        // gets a target once the first packet tells which decoder it needs.
+        let sinkpad = gst::GhostPad::builder(gst::PadDirection::Sink)
+            .name("sink")
+            .query_function(|pad, parent, query| {
+                BackchannelReceiver::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_query(pad, query),
+                )
+            })
+            .build();
+        self.obj().add_pad(&sinkpad).unwrap();
+        *self.sinkpad.lock().unwrap() = Some(sinkpad);
+    }
+
+    fn dispose(&self) {
+        self.leave();
+    }
+}
+
+impl GstObjectImpl for BackchannelReceiver {}
+impl ElementImpl for BackchannelReceiver {}
+impl BinImpl for BackchannelReceiver {}
+
+impl BackchannelReceiver {
+    pub(super) fn configure(&self, codecs: CodecList, talk: Arc<Talk>) {
+        let mut caps = gst::Caps::new_empty();
+        for c in codecs.iter() {
+            caps.merge(super::rtp_caps(c));
+        }
+        let talker = talk::new_talker_id();
+        gst::debug!(CAT, imp = self, "talker {talker}: back channel for {}", codecs.names());
+        *self.setup.lock().unwrap() = Some(Setup { codecs, caps, talk, talker });
+    }
+
+    pub(super) fn codecs(&self) -> CodecList {
+        self.setup.lock().unwrap().as_ref().map(|s| s.codecs.clone()).unwrap_or_default()
+    }
+
+    fn with_setup<T>(&self, f: impl FnOnce(&Setup) -> T) -> Option<T> {
+        self.setup.lock().unwrap().as_ref().map(f)
+    }
+
+    fn sink_query(&self, pad: &gst::GhostPad, query: &mut gst::QueryRef) -> bool {
+        if let gst::QueryViewMut::Caps(q) = query.view_mut() {
+            let Some(caps) = self.with_setup(|s| s.caps.clone()) else {
+                return false;
+            };
+            let caps = match q.filter() {
+                Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+                None => caps,
+            };
+            q.set_result(&caps);
+            return true;
+        }
+        gst::Pad::query_default(pad, Some(&*self.obj()), query)
+    }
+
+    pub(super) fn set_playing(&self, playing: bool) {
+        if self.playing.swap(playing, Ordering::SeqCst) != playing {
+            gst::debug!(CAT, imp = self, "back channel {}", if playing { "playing" } else { "paused" });
+        }
+    }
+
+    pub(super) fn leave(&self) {
+        if self.left.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some((talk, talker)) = self.with_setup(|s| (s.talk.clone(), s.talker)) {
+            gst::debug!(CAT, imp = self, "talker {talker}: back channel closed");
+            talk.leave(talker);
+        }
+    }
+
+    pub(super) fn attach_rtpbin(&self, rtpbin: &gst::Element, session: u32) {
+        gst::debug!(CAT, imp = self, "back channel is rtpbin session {session}");
+        let sink_name = format!("recv_rtp_sink_{session}");
+        let src_prefix = format!("recv_rtp_src_{session}_");
+        let weak = self.obj().downgrade();
+        for pad in rtpbin.pads() {
+            if pad.name() == sink_name.as_str() {
+                self.guard_sink_pad(&pad);
+            }
+        }
+        // Connected "after" so that gst-rtsp-server's own handler has linked
+        // the first pad to our sink pad when this runs.
+        rtpbin.connect("pad-added", true, move |args| {
+            let rtpbin = args[0].get::<gst::Element>().unwrap();
+            let pad = args[1].get::<gst::Pad>().unwrap();
+            let Some(obj) = weak.upgrade() else { return None };
+            let imp = obj.imp();
+            let name = pad.name();
+            if name == sink_name.as_str() {
+                imp.guard_sink_pad(&pad);
+            } else if let Some(rest) = name.strip_prefix(src_prefix.as_str()) {
+                imp.decode_pad(&rtpbin, &pad, rest);
+            }
+            None
+        });
+    }
+
+    /// Every RTP packet of the back channel passes here before rtpbin.
+    fn guard_sink_pad(&self, pad: &gst::Pad) {
+        gst::debug!(CAT, imp = self, "checking packets on {}", pad.name());
+        let weak = self.obj().downgrade();
+        pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
+            let Some(obj) = weak.upgrade() else { return gst::PadProbeReturn::Ok };
+            let imp = obj.imp();
+            match info.data {
+                Some(gst::PadProbeData::Buffer(ref buffer)) => {
+                    if imp.admit(buffer) {
+                        gst::PadProbeReturn::Ok
+                    } else {
+                        gst::PadProbeReturn::Drop
+                    }
+                }
+                Some(gst::PadProbeData::BufferList(ref mut list)) => {
+                    let mut kept = gst::BufferList::new();
+                    {
+                        let kept = kept.get_mut().unwrap();
+                        for buffer in list.iter_owned() {
+                            if imp.admit(&buffer) {
+                                kept.add(buffer);
+                            }
+                        }
+                    }
+                    if kept.is_empty() {
+                        gst::PadProbeReturn::Drop
+                    } else {
+                        *list = kept;
+                        gst::PadProbeReturn::Ok
+                    }
+                }
+                _ => gst::PadProbeReturn::Ok,
+            }
+        });
+    }
+
+    /// Whether a packet goes on to rtpbin.
+    fn admit(&self, buffer: &gst::BufferRef) -> bool {
+        let Ok(map) = buffer.map_readable() else { return false };
+        let header = match rtp::parse_header(&map) {
+            Ok(h) => h,
+            Err(err) => {
+                gst::debug!(CAT, imp = self, "dropping packet: {err}");
+                return false;
+            }
+        };
+        if !self.playing.load(Ordering::SeqCst) {
+            gst::debug!(CAT, imp = self, "dropping packet seq {} that arrived before PLAY", header.sequence);
+            return false;
+        }
+        let Some((known, talk, talker)) =
+            self.with_setup(|s| (s.codecs.by_pt(header.payload_type).is_some(), s.talk.clone(), s.talker))
+        else {
+            return false;
+        };
+        if !known {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "dropping packet with payload type {} that was not advertised (telephone-event, CN or unknown)",
+                header.payload_type
+            );
+            return false;
+        }
+        gst::trace!(
+            CAT,
+            imp = self,
+            "packet ssrc {:08x} pt {} seq {} {} bytes",
+            header.ssrc,
+            header.payload_type,
+            header.sequence,
+            header.payload_len
+        );
+        talk.offer(talker) == Verdict::Play
+    }
+
+    /// rtpbin has a new pad for one SSRC and payload type: decode it.
+    /// `ids` is the `<ssrc>_<pt>` tail of the pad name.
+    fn decode_pad(&self, rtpbin: &gst::Element, pad: &gst::Pad, ids: &str) {
+        let Some(pt) = ids.rsplit('_').next().and_then(|pt| pt.parse::<u8>().ok()) else {
+            return;
+        };
+        let Some((codec, talk, talker)) =
+            self.with_setup(|s| (s.codecs.by_pt(pt).copied(), s.talk.clone(), s.talker))
+        else {
+            return;
+        };
+        let Some(codec) = codec else {
+            gst::debug!(CAT, imp = self, "ignoring pad {} of unadvertised payload type {pt}", pad.name());
+            return;
+        };
+        gst::info!(CAT, imp = self, "talker {talker}: new stream ssrc/pt {ids}, decoding as {}", codec.codec.name);
+        let chain = match self.build_chain(&codec, talk, talker) {
+            Ok(chain) => chain,
+            Err(err) => {
+                gst::error!(CAT, imp = self, "cannot decode {}: {err}", codec.codec.name);
+                return;
+            }
+        };
+        let chain_sink = chain.static_pad("sink").unwrap();
+        let ghost = self.sinkpad.lock().unwrap().clone().unwrap();
+        let linked_to_us = pad.peer().is_some() && ghost.target().is_none() && ghost.peer().is_some();
+        let linked = if linked_to_us {
+            // gst-rtsp-server linked this first pad to our ghost pad.
+            ghost.set_target(Some(&chain_sink)).map_err(|e| e.to_string())
+        } else if pad.peer().is_none() {
+            // gst-rtsp-server links only the first pad; later SSRCs and payload
+            // types are ours to link (ghost pads are made through the bins).
+            pad.link_maybe_ghosting(&chain_sink).map(|_| ()).map_err(|e| e.to_string())
+        } else {
+            Err(format!("pad {} is linked elsewhere", pad.name()))
+        };
+        if let Err(err) = linked {
+            gst::error!(CAT, imp = self, "cannot link {}: {err}", pad.name());
+            let _ = self.obj().remove(&chain);
+            let _ = chain.set_state(gst::State::Null);
+        }
+        let _ = rtpbin;
+    }
+
+    /// depayloader ! decoder ! audioconvert ! audioresample ! appsink, in a bin.
+    fn build_chain(
+        &self,
+        codec: &crate::codecs::AssignedCodec,
+        talk: Arc<Talk>,
+        talker: TalkerId,
+    ) -> Result<gst::Bin, glib::BoolError> {
+        let chain = gst::Bin::new();
+        let mut elements = vec![gst::ElementFactory::make(codec.codec.depayloader).build()?];
+        if let Some(decoder) = codec.codec.decoder {
+            elements.push(gst::ElementFactory::make(decoder).build()?);
+        }
+        elements.push(gst::ElementFactory::make("audioconvert").build()?);
+        elements.push(gst::ElementFactory::make("audioresample").build()?);
+        let sink = gst_app::AppSink::builder()
+            .caps(&talk::raw_caps())
+            .sync(false)
+            .async_(false)
+            .callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |appsink| {
+                        let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                        if let Some(buffer) = sample.buffer() {
+                            if let Ok(map) = buffer.map_readable() {
+                                let samples: Vec<f32> = map
+                                    .chunks_exact(4)
+                                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                                    .collect();
+                                talk.push(talker, &samples);
+                            }
+                        }
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            )
+            .build();
+        elements.push(sink.upcast());
+        chain.add_many(&elements)?;
+        gst::Element::link_many(&elements)?;
+        let sinkpad = elements[0].static_pad("sink").unwrap();
+        chain.add_pad(&gst::GhostPad::with_target(&sinkpad)?)?;
+        self.obj().add(&chain)?;
+        chain.sync_state_with_parent()?;
+        Ok(chain)
+    }
+}

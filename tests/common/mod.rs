@@ -1,0 +1,139 @@
+//! Shared test helpers: a server on 127.0.0.1 with the factory mounted, a raw
+//! RTSP client for what rtspsrc cannot do, and audio analysis.
+#![allow(dead_code)]
+
+pub mod audio;
+pub mod rtsp;
+
+use std::sync::{Arc, Condvar, Mutex, Once};
+use std::time::Duration;
+
+use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
+
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstonvifbackchannel::plugin_register_static().unwrap();
+    });
+}
+
+/// An RTSPOnvifServer on 127.0.0.1, any free port, serving in its own thread.
+pub struct TestServer {
+    pub port: u16,
+    pub factory: gst_rtsp_server::RTSPMediaFactory,
+    server: gst_rtsp_server::RTSPOnvifServer,
+    main_loop: glib::MainLoop,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Forward streams of the tests: a quiet tone, cheap to encode.
+pub const FORWARD_LAUNCH: &str =
+    "( audiotestsrc is-live=true wave=sine freq=200 volume=0.1 ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay0 pt=0 )";
+
+impl TestServer {
+    /// `props`: properties of the factory, e.g. `[("codecs", "PCMU")]`.
+    pub fn start(props: &[(&str, &str)]) -> TestServer {
+        init();
+        let factory: gst_rtsp_server::RTSPMediaFactory = glib::Object::with_type(
+            glib::Type::from_name("GstOnvifBackchannelMediaFactory").expect("factory type registered"),
+        )
+        .downcast()
+        .unwrap();
+        factory.set_launch(FORWARD_LAUNCH);
+        for (k, v) in props {
+            factory.set_property_from_str(k, v);
+        }
+        let server = gst_rtsp_server::RTSPOnvifServer::new();
+        server.set_address("127.0.0.1");
+        server.set_service("0");
+        server.mount_points().unwrap().add_factory("/stream", factory.clone());
+        let ctx = glib::MainContext::new();
+        let main_loop = glib::MainLoop::new(Some(&ctx), false);
+        server.attach(Some(&ctx)).expect("server attaches");
+        let port = server.bound_port() as u16;
+        let thread = {
+            let main_loop = main_loop.clone();
+            std::thread::spawn(move || {
+                ctx.with_thread_default(|| main_loop.run()).unwrap();
+            })
+        };
+        TestServer { port, factory, server, main_loop, thread: Some(thread) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("rtsp://127.0.0.1:{}/stream", self.port)
+    }
+
+    /// Captures the factory's output pipeline; the factory must have been
+    /// created with `output` = [`CAPTURE_OUTPUT`] and a client must have
+    /// asked for the back channel already (the output starts then).
+    pub fn capture(&self) -> Capture {
+        let pipeline: gst::Pipeline = self
+            .factory
+            .property::<Option<gst::Pipeline>>("output-pipeline")
+            .expect("output pipeline running");
+        let sink = pipeline.by_name("capture").expect("capture appsink").downcast::<gst_app::AppSink>().unwrap();
+        Capture::attach(&sink)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.main_loop.quit();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = &self.server;
+    }
+}
+
+/// `output` for factories whose audio the test reads: S16 mono 16 kHz.
+pub const CAPTURE_OUTPUT: &str =
+    "audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=16000,channels=1 ! appsink name=capture sync=false";
+pub const CAPTURE_RATE: u32 = 16000;
+
+/// Samples arriving at an appsink, as f32.
+#[derive(Clone)]
+pub struct Capture {
+    samples: Arc<(Mutex<Vec<f32>>, Condvar)>,
+}
+
+impl Capture {
+    pub fn attach(sink: &gst_app::AppSink) -> Capture {
+        let samples = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let s = samples.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let map = sample.buffer().unwrap().map_readable().unwrap();
+                    s.0.lock()
+                        .unwrap()
+                        .extend(map.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0));
+                    s.1.notify_all();
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        Capture { samples }
+    }
+
+    /// Samples captured from now on.
+    pub fn mark(&self) -> usize {
+        self.samples.0.lock().unwrap().len()
+    }
+
+    pub fn since(&self, mark: usize) -> Vec<f32> {
+        self.samples.0.lock().unwrap()[mark..].to_vec()
+    }
+
+    /// Waits until `n` more samples than `mark` were captured.
+    pub fn wait_for(&self, mark: usize, n: usize, timeout: Duration) -> bool {
+        let (lock, cond) = &*self.samples;
+        let guard = lock.lock().unwrap();
+        let (_guard, res) = cond.wait_timeout_while(guard, timeout, |s| s.len() < mark + n).unwrap();
+        !res.timed_out()
+    }
+}
