@@ -281,26 +281,31 @@ class RtspClient:
         self.sock.close()
 
 
-def find_backchannel_control(sdp, content_base):
-    """Return the absolute control URL of the sendonly m=audio section."""
+def sdp_tracks(sdp, content_base):
+    """Return [(control_url, is_backchannel)] for every SDP media section.
+
+    The back channel is the m=audio section marked a=sendonly; control
+    attributes are resolved against the Content-Base.
+    """
     sections = [[]]
     for line in sdp.splitlines():
         line = line.strip()
         if line.startswith("m="):
             sections.append([])
         sections[-1].append(line)
+    tracks = []
     for section in sections[1:]:
-        if not section[0].startswith("m=audio"):
+        control = next((line[len("a=control:"):] for line in section
+                        if line.startswith("a=control:")), None)
+        if control is None:
             continue
-        if "a=sendonly" not in section:
-            continue
-        for line in section:
-            if line.startswith("a=control:"):
-                control = line[len("a=control:"):]
-                if control == "*":
-                    return content_base
-                return urllib.parse.urljoin(content_base, control)
-    raise RtspError("no m=audio section with a=sendonly and a=control in SDP")
+        url = content_base if control == "*" else urllib.parse.urljoin(
+            content_base, control)
+        backchannel = section[0].startswith("m=audio") and "a=sendonly" in section
+        tracks.append((url, backchannel))
+    if not any(backchannel for _, backchannel in tracks):
+        raise RtspError("no m=audio section with a=sendonly and a=control in SDP")
+    return tracks
 
 
 def interleaved_channel(transport):
@@ -325,13 +330,18 @@ def run_trial(rtsp_port, detector, payloads):
         _, headers, sdp = client.request("DESCRIBE", client.url,
                                          {"Accept": "application/sdp"})
         base = headers.get("content-base", client.url + "/")
-        control = find_backchannel_control(sdp, base)
-        _, headers, _ = client.request(
-            "SETUP", control,
-            {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"})
-        client.session = headers["session"].split(";")[0]
-        channel = interleaved_channel(headers.get("transport", ""))
-        client.request("PLAY", client.url, {"Range": "npt=0-"})
+        # Forward tracks are set up too (first): upstream errors out with
+        # "not-linked" when the payloader of an unused track is left dangling.
+        tracks = sorted(sdp_tracks(sdp, base), key=lambda track: track[1])
+        for index, (control, backchannel) in enumerate(tracks):
+            _, headers, _ = client.request(
+                "SETUP", control,
+                {"Transport": "RTP/AVP/TCP;unicast;"
+                              f"interleaved={2 * index}-{2 * index + 1}"})
+            client.session = headers["session"].split(";")[0]
+            if backchannel:
+                channel = interleaved_channel(headers.get("transport", ""))
+        client.request("PLAY", client.url)
 
         detector.drain()
         armed_at = []

@@ -16,6 +16,11 @@ pub fn is_backchannel(attributes: &[Attribute]) -> bool {
     attributes.iter().any(|(k, _)| k == "sendonly")
 }
 
+/// Attributes of the per-codec sections that the folded section does not keep:
+/// the codec lines are rewritten, and the media clock lines describe a sender.
+const DROPPED: &[&str] = &["rtpmap", "fmtp", "ts-refclk", "mediaclk"];
+
+
 /// Payload formats and attributes of the single back channel section.
 ///
 /// `template` holds the attributes of one of the per-codec sections written
@@ -33,7 +38,7 @@ pub fn backchannel_section(template: &[Attribute], codecs: &CodecList) -> (Vec<S
     }
     let mut seen: Vec<&Attribute> = Vec::new();
     for attr in template {
-        if attr.0 == "rtpmap" || attr.0 == "fmtp" || seen.contains(&attr) {
+        if DROPPED.contains(&attr.0.as_str()) || seen.contains(&attr) {
             continue;
         }
         seen.push(attr);
@@ -65,6 +70,8 @@ mod tests {
     fn per_codec_section(pt: u8, rtpmap: &str) -> Vec<Attribute> {
         vec![
             attr("rtpmap", Some(&format!("{pt} {rtpmap}"))),
+            attr("ts-refclk", Some("local")),
+            attr("mediaclk", Some("direct=1234")),
             attr("control", Some("stream=2")),
             attr("x-onvif-track", Some("AUDIO002")),
             attr("sendonly", None),

@@ -229,6 +229,13 @@ impl RTSPMediaFactoryImpl for OnvifBackchannelMediaFactory {
         for i in 0..media.n_streams() {
             let Some(stream) = media.stream(i) else { continue };
             if stream.sinkpad().is_some() {
+                // gst-rtsp-server treats a media as seekable when its forward
+                // sources are, and answers a PLAY with a Range header by
+                // seeking; the seek fails on the back channel's receive branch
+                // and PLAY gets 503. This clock mode is the documented way to
+                // mark a media unseekable; a receive-only stream publishes no
+                // clock anyway (the SDP shaping drops its clock attributes).
+                stream.set_publish_clock_mode(gst_rtsp_server::RTSPPublishClockMode::ClockAndOffset);
                 for c in codecs.iter() {
                     stream.set_pt_map(c.pt as u32, &rtp_caps(c));
                 }

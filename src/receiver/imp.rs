@@ -313,3 +313,4 @@ impl BackchannelReceiver {
         Ok(chain)
     }
 }
+
