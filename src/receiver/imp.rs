@@ -238,7 +238,13 @@ impl BackchannelReceiver {
             gst::debug!(CAT, imp = self, "ignoring pad {} of unadvertised payload type {pt}", pad.name());
             return;
         };
-        gst::info!(CAT, imp = self, "talker {talker}: new stream ssrc/pt {ids}, decoding as {}", codec.codec.name);
+        gst::info!(
+            CAT,
+            imp = self,
+            "talker {talker}: new stream ssrc/pt {ids}, decoding as {} ({:?})",
+            codec.codec.name,
+            pad.current_caps()
+        );
         let chain = match self.build_chain(&codec, talk, talker) {
             Ok(chain) => chain,
             Err(err) => {

@@ -1,0 +1,173 @@
+//! GStreamer's own rtspsrc (backchannel=onvif) talks to the back channel with
+//! every codec this machine can encode, over TCP and UDP; the factory's output
+//! must play the 440 Hz tone it sent.
+
+mod common;
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::audio::{dominant_frequency, loud_part, loud_samples};
+use common::{TestServer, CAPTURE_OUTPUT, CAPTURE_RATE};
+use gst::prelude::*;
+use gstonvifbackchannel::codecs::CodecList;
+
+const TONE_MS: u64 = 1000;
+
+/// Encoder and payloader for each codec, and the rate to encode at.
+fn encoder(codec: &str) -> (&'static str, u32) {
+    match codec {
+        "PCMU" => ("mulawenc ! rtppcmupay", 8000),
+        "PCMA" => ("alawenc ! rtppcmapay", 8000),
+        "G722" => ("avenc_g722 ! rtpg722pay", 16000),
+        "OPUS" => ("opusenc ! rtpopuspay", 48000),
+        "AAC" => ("avenc_aac ! rtpmp4gpay", 16000),
+        "L16-48000" => ("audioconvert ! audio/x-raw,format=S16BE ! rtpL16pay", 48000),
+        "L16-16000" => ("audioconvert ! audio/x-raw,format=S16BE ! rtpL16pay", 16000),
+        "L16-8000" => ("audioconvert ! audio/x-raw,format=S16BE ! rtpL16pay", 8000),
+        "G726-40" => ("avenc_g726 bitrate=40000 ! rtpg726pay", 8000),
+        "G726-32" => ("avenc_g726 bitrate=32000 ! rtpg726pay", 8000),
+        "G726-24" => ("avenc_g726 bitrate=24000 ! rtpg726pay", 8000),
+        "G726-16" => ("avenc_g726 bitrate=16000 ! rtpg726pay", 8000),
+        other => panic!("no encoder for {other}"),
+    }
+}
+
+fn can_encode(launch: &str) -> bool {
+    launch
+        .split('!')
+        .filter_map(|e| e.split_whitespace().next())
+        .filter(|e| !e.contains('/'))
+        .all(|e| gst::ElementFactory::find(e).is_some())
+}
+
+/// Talks `TONE_MS` of 440 Hz with `codec` through rtspsrc; returns the output.
+fn talk(codec: &str, protocols: &str) -> Option<Vec<f32>> {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
+    let codecs = CodecList::available(|e| gst::ElementFactory::find(e).is_some());
+    let pt = codecs.iter().find(|c| c.codec.name == codec).expect("codec advertised").pt;
+    let (enc, rate) = encoder(codec);
+    if !can_encode(enc) {
+        eprintln!("skipping {codec}: no encoder on this machine");
+        return None;
+    }
+
+    let client = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("rtspsrc")
+        .property("location", server.url())
+        .property_from_str("backchannel", "onvif")
+        .property_from_str("protocols", protocols)
+        .property("latency", 100u32)
+        .build()
+        .unwrap();
+    client.add(&src).unwrap();
+    let backchannel: Arc<Mutex<Option<u32>>> = Arc::default();
+    let bc = backchannel.clone();
+    src.connect("select-stream", false, move |args| {
+        let num = args[1].get::<u32>().unwrap();
+        let caps = args[2].get::<gst::Caps>().unwrap();
+        if caps.structure(0).is_some_and(|s| s.has_field("a-sendonly")) {
+            *bc.lock().unwrap() = Some(num);
+        }
+        Some(true.to_value())
+    });
+    // The first forward packet means PLAY has been answered.
+    let (playing_tx, playing_rx) = mpsc::channel::<()>();
+    let playing_tx = Mutex::new(playing_tx);
+    let client_weak = client.downgrade();
+    src.connect_pad_added(move |_, pad| {
+        let Some(client) = client_weak.upgrade() else { return };
+        let sink = gst::ElementFactory::make("fakesink").property("async", false).build().unwrap();
+        client.add(&sink).unwrap();
+        sink.sync_state_with_parent().unwrap();
+        pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+        let tx = playing_tx.lock().unwrap().clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let _ = tx.send(());
+            gst::PadProbeReturn::Remove
+        });
+    });
+    client.set_state(gst::State::Playing).unwrap();
+    playing_rx.recv_timeout(Duration::from_secs(10)).expect("PLAY answered and forward data flowing");
+    let stream_id = backchannel.lock().unwrap().expect("rtspsrc saw the sendonly track");
+
+    let capture = server.capture();
+    let mark = capture.mark();
+    let buffers = TONE_MS * 50 / 1000;
+    let sender = gst::parse::launch(&format!(
+        "audiotestsrc is-live=true freq=440 volume=0.5 num-buffers={buffers} samplesperbuffer={} \
+         ! audio/x-raw,rate={rate},channels=1 ! {enc} pt={pt} max-ptime=20000000 ! appsink name=rtp sync=true",
+        rate / 50
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let appsink = sender.by_name("rtp").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let leak_sample = gst::version() == (1, 22, 0, 0);
+    let src_weak = src.downgrade();
+    appsink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let Some(src) = src_weak.upgrade() else { return Err(gst::FlowError::Flushing) };
+                if leak_sample {
+                    // rtspsrc 1.22.0 takes the caller's reference (fixed in 1.22.1).
+                    std::mem::forget(sample.clone());
+                }
+                src.emit_by_name::<gst::FlowReturn>("push-backchannel-sample", &[&stream_id, &sample]);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    sender.set_state(gst::State::Playing).unwrap();
+    let msg = sender
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    assert!(matches!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos)), "sender failed");
+    sender.set_state(gst::State::Null).unwrap();
+    // The tone plus the receive path's delay, plus some silence after it.
+    let want = (TONE_MS + 800) as usize * CAPTURE_RATE as usize / 1000;
+    assert!(capture.wait_for(mark, want, Duration::from_secs(10)), "output stalled");
+    client.set_state(gst::State::Null).unwrap();
+    Some(capture.since(mark))
+}
+
+fn check(codec: &str, protocols: &str) {
+    common::init();
+    let Some(out) = talk(codec, protocols) else { return };
+    let loud_ms = loud_samples(&out, CAPTURE_RATE, 0.05) as u64 * 1000 / CAPTURE_RATE as u64;
+    assert!(loud_ms * 100 >= TONE_MS * 90, "{codec}/{protocols}: {loud_ms} ms of the {TONE_MS} ms sent came out");
+    let f = dominant_frequency(&loud_part(&out, CAPTURE_RATE, 0.05), CAPTURE_RATE);
+    assert!((f - 440.0).abs() <= 10.0, "{codec}/{protocols}: dominant frequency {f} Hz");
+    eprintln!("{codec}/{protocols}: {loud_ms} ms out of {TONE_MS} ms, {f} Hz");
+}
+
+macro_rules! codec_tests {
+    ($($(#[$attr:meta])* $name:ident: $codec:expr,)*) => {
+        mod tcp {
+            $( $(#[$attr])* #[test] fn $name() { super::check($codec, "tcp") } )*
+        }
+        mod udp {
+            $( $(#[$attr])* #[test] fn $name() { super::check($codec, "udp") } )*
+        }
+    };
+}
+
+codec_tests! {
+    pcmu: "PCMU",
+    pcma: "PCMA",
+    g722: "G722",
+    opus: "OPUS",
+    aac: "AAC",
+    l16_48000: "L16-48000",
+    l16_16000: "L16-16000",
+    l16_8000: "L16-8000",
+    g726_40: "G726-40",
+    g726_32: "G726-32",
+    #[ignore = "known bug: the server decodes more samples than were sent (70-85% of the tone survives)"]
+    g726_24: "G726-24",
+    #[ignore = "known bug: the server decodes more samples than were sent (70-85% of the tone survives)"]
+    g726_16: "G726-16",
+}
