@@ -34,7 +34,7 @@ impl OutputPipeline {
         let bin = gst::parse::bin_from_description(description, true)
             .map_err(|e| format!("cannot parse output '{description}': {e}"))?;
         let pipeline = gst::Pipeline::with_name("onvifbackchannel-output");
-        let src = TalkOutputSrc::new(talk);
+        let src = TalkOutputSrc::new(Some(talk));
         pipeline.add_many([src.upcast_ref::<gst::Element>(), bin.upcast_ref()]).map_err(|e| e.to_string())?;
         src.link(&bin).map_err(|_| format!("output '{description}' does not accept raw audio"))?;
 

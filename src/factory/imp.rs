@@ -31,6 +31,11 @@ pub fn default_codecs() -> CodecList {
     CodecList::available(element_exists)
 }
 
+/// The default of the `codecs` property.
+pub fn default_codec_names() -> String {
+    default_codecs().names()
+}
+
 struct Settings {
     codecs: CodecList,
     output: String,

@@ -12,6 +12,8 @@ use crate::talk_floor::TalkPolicy;
 
 mod imp;
 
+pub use imp::default_codec_names;
+
 glib::wrapper! {
     pub struct OnvifBackchannelMediaFactory(ObjectSubclass<imp::OnvifBackchannelMediaFactory>)
         @extends gst_rtsp_server::RTSPOnvifMediaFactory, gst_rtsp_server::RTSPMediaFactory;

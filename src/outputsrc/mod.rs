@@ -17,9 +17,14 @@ glib::wrapper! {
 }
 
 impl TalkOutputSrc {
-    pub fn new(talk: Arc<Talk>) -> Self {
+    pub fn new(talk: Option<Arc<Talk>>) -> Self {
         let obj: Self = glib::Object::new();
-        *obj.imp().talk.lock().unwrap() = Some(talk);
+        obj.set_talk(talk);
         obj
+    }
+
+    /// The talk to play; silence without one.
+    pub fn set_talk(&self, talk: Option<Arc<Talk>>) {
+        *self.imp().talk.lock().unwrap() = talk;
     }
 }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Demo: an RTSP server with an ONVIF audio back channel. Whatever an ONVIF
+# client sends on the back channel is played on the sound card, or written to
+# backchannel.wav when this machine has no sound device.
+#
+#   PORT=8554 scripts/demo.sh        (PORT is optional, default 8554)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+source scripts/deps.sh
+
+PORT=${PORT:-8554}
+MOUNT=/stream
+
+echo "==> cargo build --release"
+cargo build --release
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+[[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
+export GST_PLUGIN_PATH=$TARGET_DIR/release
+export GST_REGISTRY=$TARGET_DIR/gst-registry.bin
+
+if ! gst-inspect-1.0 onvifbackchannelsrc >/dev/null 2>&1; then
+    echo "demo.sh: element onvifbackchannelsrc not found in $GST_PLUGIN_PATH" >&2
+    exit 1
+fi
+
+have_sound=1
+if [[ ! -r /proc/asound/cards ]] || grep -qi 'no soundcards' /proc/asound/cards; then
+    have_sound=0
+elif command -v aplay >/dev/null 2>&1 && ! aplay -l >/dev/null 2>&1; then
+    have_sound=0
+fi
+
+echo "Serving rtsp://127.0.0.1:$PORT$MOUNT with the ONVIF back channel"
+if ((have_sound)); then
+    echo "Back-channel audio plays on the default sound device. Ctrl-C to stop."
+    exec gst-launch-1.0 onvifbackchannelsrc port="$PORT" mount-point="$MOUNT" \
+        ! audioconvert ! audioresample ! autoaudiosink
+else
+    echo "No sound device found: back-channel audio goes to $ROOT/backchannel.wav (Ctrl-C to stop and finalise it)."
+    exec gst-launch-1.0 -e onvifbackchannelsrc port="$PORT" mount-point="$MOUNT" \
+        ! audioconvert ! audioresample ! wavenc ! filesink location=backchannel.wav
+fi

@@ -1,0 +1,356 @@
+/**
+ * element-onvifbackchannelsrc:
+ *
+ * A live audio source that serves RTSP with the ONVIF audio back channel and
+ * outputs the audio that clients send. It runs its own GstRTSPOnvifServer
+ * (or mounts on the one given in #GstOnvifBackchannelSrc:server); the
+ * forward streams come from #GstOnvifBackchannelSrc:launch.
+ *
+ * Clients ask for the back channel with `Require: www.onvif.org/ver20/backchannel`;
+ * the sendonly audio track of the SDP lists every codec of
+ * #GstOnvifBackchannelSrc:codecs. While nobody talks the element outputs silence,
+ * so a sound card never underruns. Talk events are posted as element messages
+ * named `onvifbackchannel-talk` (fields: event, talker, received, dropped).
+ *
+ * ## Example pipeline
+ * |[
+ * gst-launch-1.0 onvifbackchannelsrc port=8554 mount-point=/stream ! audioconvert ! audioresample ! autoaudiosink
+ * ]|
+ * Then talk to it with rtspsrc backchannel=onvif, ONVIF Device Manager or a VMS
+ * at rtsp://<host>:8554/stream.
+ */
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_rtsp_server::prelude::*;
+
+use crate::factory::{OnvifBackchannelMediaFactory, TalkPolicyValue};
+use crate::outputsrc::TalkOutputSrc;
+use crate::talk;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "onvifbackchannelsrc",
+        gst::DebugColorFlags::empty(),
+        Some("ONVIF back channel source element"),
+    )
+});
+
+const DEFAULT_ADDRESS: &str = "0.0.0.0";
+const DEFAULT_PORT: u32 = 8554;
+const DEFAULT_MOUNT_POINT: &str = "/stream";
+const DEFAULT_LAUNCH: &str = "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
+    ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=15 ! rtpvp8pay name=pay0 pt=96 \
+    audiotestsrc is-live=true wave=sine freq=440 volume=0.1 ! audio/x-raw,rate=8000,channels=1 \
+    ! mulawenc ! rtppcmupay name=pay1 pt=0 )";
+const DEFAULT_LATENCY: u32 = 200;
+
+struct Settings {
+    address: String,
+    port: u32,
+    mount_point: String,
+    server: Option<gst_rtsp_server::RTSPServer>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            address: DEFAULT_ADDRESS.into(),
+            port: DEFAULT_PORT,
+            mount_point: DEFAULT_MOUNT_POINT.into(),
+            server: None,
+        }
+    }
+}
+
+/// What exists between READY and NULL.
+struct State {
+    server: gst_rtsp_server::RTSPServer,
+    mount_point: String,
+    bound_port: u32,
+    /// Our own server's main loop; `None` when mounted on the application's.
+    serving: Option<(glib::MainContext, glib::SourceId, glib::MainLoop, std::thread::JoinHandle<()>)>,
+}
+
+pub struct OnvifBackchannelSrc {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    factory: OnvifBackchannelMediaFactory,
+    output: TalkOutputSrc,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for OnvifBackchannelSrc {
+    const NAME: &'static str = "GstOnvifBackchannelSrc";
+    type Type = super::OnvifBackchannelSrc;
+    type ParentType = gst::Bin;
+
+    fn new() -> Self {
+        let factory = OnvifBackchannelMediaFactory::default();
+        factory.set_launch(DEFAULT_LAUNCH);
+        factory.set_shared(false);
+        OnvifBackchannelSrc {
+            settings: Mutex::default(),
+            state: Mutex::default(),
+            factory,
+            output: TalkOutputSrc::new(None),
+        }
+    }
+}
+
+impl ObjectImpl for OnvifBackchannelSrc {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("address")
+                    .nick("Address")
+                    .blurb("Address the RTSP server listens on")
+                    .default_value(Some(DEFAULT_ADDRESS))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("port")
+                    .nick("Port")
+                    .blurb("TCP port the RTSP server listens on (0 = any free port, see bound-port)")
+                    .maximum(65535)
+                    .default_value(DEFAULT_PORT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt::builder("bound-port")
+                    .nick("Bound port")
+                    .blurb("Port the server really listens on once started (-1 before)")
+                    .minimum(-1)
+                    .maximum(65535)
+                    .default_value(-1)
+                    .read_only()
+                    .build(),
+                glib::ParamSpecString::builder("mount-point")
+                    .nick("Mount point")
+                    .blurb("Path of the stream, e.g. /stream for rtsp://host:port/stream")
+                    .default_value(Some(DEFAULT_MOUNT_POINT))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("launch")
+                    .nick("Launch")
+                    .blurb("gst-launch description of the forward streams (payloaders named pay0, pay1...)")
+                    .default_value(Some(DEFAULT_LAUNCH))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("codecs")
+                    .nick("Codecs")
+                    .blurb(
+                        "Comma-separated codecs the back channel accepts, in preference order \
+                         (default: every installed one; empty: no back channel)",
+                    )
+                    .default_value(Some(crate::factory::default_codec_names().as_str()))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("latency")
+                    .nick("Latency")
+                    .blurb("Receive jitter buffer latency in milliseconds")
+                    .maximum(10_000)
+                    .default_value(DEFAULT_LATENCY)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("talk-policy", TalkPolicyValue::default())
+                    .nick("Talk policy")
+                    .blurb("Who is heard when several clients send audio")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecObject::builder::<gst_rtsp_server::RTSPServer>("server")
+                    .nick("Server")
+                    .blurb(
+                        "An existing GstRTSPOnvifServer to mount on instead of running one \
+                         (address and port are then ignored)",
+                    )
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "address" => {
+                settings.address = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_ADDRESS.into())
+            }
+            "port" => settings.port = value.get().unwrap(),
+            "mount-point" => {
+                settings.mount_point =
+                    value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_MOUNT_POINT.into())
+            }
+            "launch" => self.factory.set_property_from_value("launch", value),
+            "codecs" | "talk-policy" => self.factory.set_property_from_value(pspec.name(), value),
+            "latency" => self.factory.set_latency(value.get().unwrap()),
+            "server" => settings.server = value.get().unwrap(),
+            _ => unreachable!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "address" => settings.address.to_value(),
+            "port" => settings.port.to_value(),
+            "bound-port" => {
+                self.state.lock().unwrap().as_ref().map_or(-1, |s| s.bound_port as i32).to_value()
+            }
+            "mount-point" => settings.mount_point.to_value(),
+            "launch" | "codecs" | "talk-policy" => self.factory.property_value(pspec.name()),
+            "latency" => self.factory.latency().to_value(),
+            "server" => settings.server.to_value(),
+            _ => unreachable!(),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        let convert = gst::ElementFactory::make("audioconvert").build().unwrap();
+        let resample = gst::ElementFactory::make("audioresample").build().unwrap();
+        obj.add_many([self.output.upcast_ref(), &convert, &resample]).unwrap();
+        gst::Element::link_many([self.output.upcast_ref(), &convert, &resample]).unwrap();
+        let src = gst::GhostPad::builder_with_target(&resample.static_pad("src").unwrap())
+            .unwrap()
+            .name("src")
+            .build();
+        obj.add_pad(&src).unwrap();
+        obj.set_element_flags(gst::ElementFlags::SOURCE);
+    }
+}
+
+impl GstObjectImpl for OnvifBackchannelSrc {}
+
+impl ElementImpl for OnvifBackchannelSrc {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "ONVIF back channel source",
+                "Source/Audio/Network",
+                "Serves RTSP with the ONVIF audio back channel and outputs the audio clients send",
+                "gst-plugin-onvifbackchannel developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            vec![gst::PadTemplate::new(
+                "src",
+                gst::PadDirection::Src,
+                gst::PadPresence::Always,
+                &gst_audio::AudioCapsBuilder::new_interleaved().build(),
+            )
+            .unwrap()]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady {
+            self.start()?;
+        }
+        let ret = self.parent_change_state(transition);
+        if transition == gst::StateChange::ReadyToNull || (ret.is_err() && transition == gst::StateChange::NullToReady) {
+            self.stop();
+        }
+        ret
+    }
+}
+
+impl BinImpl for OnvifBackchannelSrc {}
+
+impl OnvifBackchannelSrc {
+    fn start(&self) -> Result<(), gst::StateChangeError> {
+        let settings = self.settings.lock().unwrap();
+        let talk = self.factory.talk(true);
+        let weak = self.obj().downgrade();
+        talk.set_event_handler(move |event| {
+            if let Some(obj) = weak.upgrade() {
+                let _ = obj.post_message(
+                    gst::message::Element::builder(talk::event_structure(event)).src(&obj).build(),
+                );
+            }
+        });
+        self.output.set_talk(Some(talk));
+
+        let (server, serving) = match &settings.server {
+            Some(server) => {
+                if !server.is::<gst_rtsp_server::RTSPOnvifServer>() {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "the server is not a GstRTSPOnvifServer: its clients will answer 551 to the back channel"
+                    );
+                }
+                (server.clone(), None)
+            }
+            None => {
+                let server = gst_rtsp_server::RTSPOnvifServer::new().upcast::<gst_rtsp_server::RTSPServer>();
+                server.set_address(&settings.address);
+                server.set_service(&settings.port.to_string());
+                let ctx = glib::MainContext::new();
+                let source = server.attach(Some(&ctx)).map_err(|err| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::OpenRead,
+                        ["Cannot listen on {}:{}: {}", settings.address, settings.port, err]
+                    );
+                    gst::StateChangeError
+                })?;
+                let main_loop = glib::MainLoop::new(Some(&ctx), false);
+                let thread = {
+                    let ctx = ctx.clone();
+                    let main_loop = main_loop.clone();
+                    std::thread::Builder::new()
+                        .name("onvifbackchannel-rtsp".into())
+                        .spawn(move || {
+                            let _ = ctx.with_thread_default(|| main_loop.run());
+                        })
+                        .map_err(|_| gst::StateChangeError)?
+                };
+                (server, Some((ctx, source, main_loop, thread)))
+            }
+        };
+        let Some(mounts) = server.mount_points() else {
+            gst::element_imp_error!(self, gst::ResourceError::Settings, ["The server has no mount points"]);
+            return Err(gst::StateChangeError);
+        };
+        mounts.add_factory(&settings.mount_point, self.factory.clone());
+        let bound_port = server.bound_port().max(0) as u32;
+        gst::info!(
+            CAT,
+            imp = self,
+            "serving rtsp://{}:{}{} with the ONVIF back channel",
+            settings.address,
+            bound_port,
+            settings.mount_point
+        );
+        *self.state.lock().unwrap() =
+            Some(State { server, mount_point: settings.mount_point.clone(), bound_port, serving });
+        drop(settings);
+        self.obj().notify("bound-port");
+        Ok(())
+    }
+
+    fn stop(&self) {
+        let Some(state) = self.state.lock().unwrap().take() else { return };
+        if let Some(mounts) = state.server.mount_points() {
+            mounts.remove_factory(&state.mount_point);
+        }
+        if let Some((ctx, source, main_loop, thread)) = state.serving {
+            if let Some(source) = ctx.find_source_by_id(&source) {
+                source.destroy();
+            }
+            state.server.client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
+            main_loop.quit();
+            let _ = thread.join();
+        }
+        gst::info!(CAT, imp = self, "stopped serving {}", state.mount_point);
+        self.obj().notify("bound-port");
+    }
+}
