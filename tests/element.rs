@@ -1,0 +1,94 @@
+//! onvifbackchannelsrc in a pipeline: a client talks, the src pad outputs it,
+//! and talk events reach the bus.
+
+mod common;
+
+use std::time::Duration;
+
+use common::audio::{dominant_frequency, loud_part, loud_samples};
+use common::rtsp::{backchannel_section, PcmuSender, RtspClient, BACKCHANNEL};
+use common::{Capture, FORWARD_LAUNCH};
+use gst::prelude::*;
+
+#[test]
+fn element_outputs_what_a_client_says_and_posts_talk_events() {
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "onvifbackchannelsrc name=bc address=127.0.0.1 port=0 codecs=PCMU,PCMA launch=\"{}\" \
+         ! audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=16000,channels=1 \
+         ! appsink name=capture sync=false",
+        FORWARD_LAUNCH
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let capture = Capture::attach(&pipeline.by_name("capture").unwrap().downcast::<gst_app::AppSink>().unwrap());
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let port = pipeline.by_name("bc").unwrap().property::<i32>("bound-port");
+    assert!(port > 0, "bound-port {port}");
+
+    // Silence flows while nobody talks.
+    assert!(capture.wait_for(0, 3200, Duration::from_secs(5)));
+    assert_eq!(loud_samples(&capture.since(0), 16000, 0.01), 0);
+
+    let mut c = RtspClient::connect(port as u16);
+    let r = c.describe(Some(BACKCHANNEL));
+    let (formats, control, _) = backchannel_section(&r.body).unwrap();
+    assert_eq!(formats, vec!["0", "8"]);
+    assert_eq!(c.setup_tcp(&control, 0, true).status, 200);
+    assert_eq!(c.play(true).status, 200);
+    let _drain = c.drain_in_background();
+    let mark = capture.mark();
+    let mut sender = PcmuSender::new(42);
+    for _ in 0..40 {
+        let p = sender.next(440.0);
+        c.send_interleaved(0, &p);
+    }
+    assert!(capture.wait_for(mark, 16000, Duration::from_secs(5)));
+    let out = capture.since(mark);
+    assert!(loud_samples(&out, 16000, 0.05) >= 16000 * 7 / 10);
+    let f = dominant_frequency(&loud_part(&out, 16000, 0.05), 16000);
+    assert!((f - 440.0).abs() <= 10.0, "{f} Hz");
+
+    // The client vanishes: the floor is released and the bus is told.
+    c.shutdown();
+    let bus = pipeline.bus().unwrap();
+    let mut events = Vec::new();
+    while !events.contains(&"left".to_string()) {
+        let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Element]) else {
+            break;
+        };
+        let s = msg.structure().unwrap();
+        if s.name() == "onvifbackchannel-talk" {
+            events.push(s.get::<String>("event").unwrap());
+        }
+    }
+    assert_eq!(events.first().map(String::as_str), Some("started"), "{events:?}");
+    assert!(events.contains(&"left".to_string()), "{events:?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn port_in_use_is_a_clear_error() {
+    common::init();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let src = gst::ElementFactory::make("onvifbackchannelsrc")
+        .property("address", "127.0.0.1")
+        .property("port", port as u32)
+        .build()
+        .unwrap();
+    let pipeline = gst::Pipeline::new();
+    let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+    pipeline.add_many([&src, &sink]).unwrap();
+    src.link(&sink).unwrap();
+    assert!(pipeline.set_state(gst::State::Playing).is_err());
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("error message");
+    let gst::MessageView::Error(err) = msg.view() else { unreachable!() };
+    assert!(err.debug().unwrap().contains(&port.to_string()), "{:?}", err.debug());
+    pipeline.set_state(gst::State::Null).unwrap();
+}
