@@ -73,3 +73,122 @@ fn require_only_on_describe_works() {
     assert_tone(&capture.since(mark), 440.0, 500);
 }
 
+
+/// PCMA encoding of one sample (G.711 A-law).
+fn alaw(sample: f32) -> u8 {
+    let pcm = (sample.clamp(-1.0, 1.0) * 32767.0) as i32 >> 3; // 13-bit
+    let (sign, mut mag) = if pcm >= 0 { (0x80, pcm) } else { (0x00, -pcm - 1) };
+    mag = mag.min(0x0fff);
+    let code = if mag < 32 {
+        mag >> 1
+    } else {
+        let mut seg = 1;
+        while mag >= (32 << seg) {
+            seg += 1;
+        }
+        (seg << 4) | ((mag >> seg) & 0x0f)
+    };
+    ((sign | code) ^ 0x55) as u8
+}
+
+#[test]
+fn payload_type_and_ssrc_switches_keep_being_heard() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
+    let mut c = talker(&server, true);
+    let capture = server.capture();
+    assert_eq!(c.play(true).status, 200);
+    let _drain = c.drain_in_background();
+    let mark = capture.mark();
+    // 400 ms PCMU at 440 Hz, then the same SSRC switches to PCMA (pt 8).
+    let mut sender = PcmuSender::new(0xaaaa);
+    send_tone(&mut c, &mut sender, 440.0, 400);
+    for i in 0..20 {
+        let mut p = sender.next(0.0); // keeps the pacing, sequence and timestamps
+        p[1] = 0x80 | 8;
+        let samples = common::audio::tone(440.0, 8000, 0.5, 160, 3200 + i * 160);
+        p.truncate(12);
+        p.extend(samples.iter().map(|s| alaw(*s)));
+        c.send_interleaved(2, &p);
+    }
+    // Then a new SSRC (the client restarted its encoder) back on PCMU.
+    let mut restarted = PcmuSender::new(0xbbbb);
+    send_tone(&mut c, &mut restarted, 440.0, 400);
+    send_tone(&mut c, &mut restarted, 0.0, 200);
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3 / 2, Duration::from_secs(5)));
+    // 1200 ms sent across the three streams; allow the switch gaps.
+    assert_tone(&capture.since(mark), 440.0, 1050);
+}
+
+#[test]
+fn unadvertised_payload_types_and_garbage_are_dropped() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT), ("codecs", "PCMU")]);
+    let mut c = talker(&server, true);
+    let capture = server.capture();
+    assert_eq!(c.play(true).status, 200);
+    let _drain = c.drain_in_background();
+    let mark = capture.mark();
+    let mut sender = PcmuSender::new(5);
+    for i in 0..30 {
+        let p = sender.next(440.0);
+        c.send_interleaved(2, &p);
+        // telephone-event (101), CN (13), PCMA (8, not advertised here), garbage.
+        let junk: [Vec<u8>; 5] = [
+            common::rtsp::rtp_packet(101, i, 0, 5, &[1, 0, 0, 160]),
+            common::rtsp::rtp_packet(13, i, 0, 5, &[40]),
+            common::rtsp::rtp_packet(8, i, 0, 5, &[0xd5; 160]),
+            vec![0x12, 0x34, 0x56],
+            vec![0xbf; 40], // version 2, padding, extension and 15 CSRCs that are not there
+        ];
+        for j in &junk {
+            c.send_interleaved(2, j);
+        }
+        c.send_interleaved(7, &[0x80; 20]); // a channel nobody set up
+    }
+    send_tone(&mut c, &mut sender, 0.0, 200);
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3 / 2, Duration::from_secs(5)));
+    assert_tone(&capture.since(mark), 440.0, 540);
+    // The server still serves new clients.
+    let mut other = RtspClient::connect(server.port);
+    assert_eq!(other.describe(Some(BACKCHANNEL)).status, 200);
+}
+
+#[test]
+fn exclusive_first_talker_holds_the_floor_then_the_second_gets_it() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
+    let mut a = talker(&server, true);
+    let mut b = talker(&server, true);
+    let capture = server.capture();
+    assert_eq!(a.play(true).status, 200);
+    assert_eq!(b.play(true).status, 200);
+    let _da = a.drain_in_background();
+    let _db = b.drain_in_background();
+    let mark = capture.mark();
+    let mut sa = PcmuSender::new(1);
+    let mut sb = PcmuSender::new(1); // same SSRC: clients reuse the server's
+    // A starts talking 440 Hz; then B talks 1000 Hz at the same time and must not be heard.
+    for _ in 0..5 {
+        let p = sa.next(440.0);
+        a.send_interleaved(2, &p);
+    }
+    sb.next(0.0); // keep B's pacing in step with A's
+    for _ in 0..25 {
+        let p = sa.next(440.0);
+        a.send_interleaved(2, &p);
+        let p = sb.next(1000.0);
+        b.send_interleaved(2, &p);
+    }
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize, Duration::from_secs(5)));
+    let first = capture.since(mark);
+    assert_tone(&first, 440.0, 500);
+    // A leaves (socket closed, no TEARDOWN): B takes the floor at once.
+    a.shutdown();
+    let mark = capture.mark();
+    for _ in 0..60 {
+        let p = sb.next(1000.0);
+        b.send_interleaved(2, &p);
+    }
+    send_tone(&mut b, &mut sb, 0.0, 200);
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3 / 2, Duration::from_secs(5)));
+    // 1200 ms sent; the floor moves when the server has noticed A is gone.
+    assert_tone(&capture.since(mark), 1000.0, 800);
+}

@@ -153,32 +153,21 @@ impl BackchannelReceiver {
         pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
             let Some(obj) = weak.upgrade() else { return gst::PadProbeReturn::Ok };
             let imp = obj.imp();
-            match info.data {
-                Some(gst::PadProbeData::Buffer(ref buffer)) => {
-                    if imp.admit(buffer) {
-                        gst::PadProbeReturn::Ok
-                    } else {
-                        gst::PadProbeReturn::Drop
-                    }
-                }
-                Some(gst::PadProbeData::BufferList(ref mut list)) => {
-                    let mut kept = gst::BufferList::new();
-                    {
-                        let kept = kept.get_mut().unwrap();
-                        for buffer in list.iter_owned() {
-                            if imp.admit(&buffer) {
-                                kept.add(buffer);
-                            }
-                        }
-                    }
-                    if kept.is_empty() {
-                        gst::PadProbeReturn::Drop
-                    } else {
-                        *list = kept;
-                        gst::PadProbeReturn::Ok
-                    }
-                }
-                _ => gst::PadProbeReturn::Ok,
+            // Rejected packets are taken out of the probe info and reported as
+            // handled: the sender sees success and nothing else touches them.
+            let keep = match info.buffer() {
+                Some(buffer) => imp.admit(buffer),
+                None => match info.buffer_list() {
+                    Some(list) => list.iter().all(|b| imp.admit(b)),
+                    None => true,
+                },
+            };
+            if keep {
+                gst::PadProbeReturn::Ok
+            } else {
+                drop(info.take_buffer());
+                drop(info.take_buffer_list());
+                gst::PadProbeReturn::Handled
             }
         });
     }
