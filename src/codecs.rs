@@ -29,6 +29,7 @@ pub struct BackchannelCodec {
     pub decoder: Option<&'static str>,
 }
 
+#[allow(clippy::too_many_arguments)] // one row of the table, named by the struct fields
 const fn codec(
     name: &'static str,
     encoding_name: &'static str,
@@ -89,7 +90,9 @@ impl BackchannelCodec {
     /// Looks a codec up by its property name, ignoring case and surrounding blanks.
     pub fn by_name(name: &str) -> Option<&'static BackchannelCodec> {
         let name = name.trim();
-        ALL_CODECS.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+        ALL_CODECS
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     /// The `a=rtpmap` value without the payload type, e.g. `opus/48000/2`.
@@ -134,7 +137,11 @@ impl fmt::Display for CodecListError {
             CodecListError::Unknown(n) => write!(
                 f,
                 "unknown codec '{n}' (known: {})",
-                ALL_CODECS.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+                ALL_CODECS
+                    .iter()
+                    .map(|c| c.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             CodecListError::Unavailable { name, missing } => write!(
                 f,
@@ -163,8 +170,8 @@ impl CodecList {
     ) -> Result<CodecList, CodecListError> {
         let mut chosen: Vec<&'static BackchannelCodec> = Vec::new();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let codec =
-                BackchannelCodec::by_name(name).ok_or_else(|| CodecListError::Unknown(name.into()))?;
+            let codec = BackchannelCodec::by_name(name)
+                .ok_or_else(|| CodecListError::Unknown(name.into()))?;
             if let Some(missing) = missing_element(codec, &element_exists) {
                 return Err(CodecListError::Unavailable {
                     name: codec.name.into(),
@@ -219,7 +226,11 @@ impl CodecList {
 
     /// The list as the `codecs` property shows it.
     pub fn names(&self) -> String {
-        self.codecs.iter().map(|c| c.codec.name).collect::<Vec<_>>().join(",")
+        self.codecs
+            .iter()
+            .map(|c| c.codec.name)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -251,14 +262,25 @@ mod tests {
         assert_eq!(list.by_pt(0).unwrap().codec.name, "PCMU");
         assert_eq!(list.by_pt(8).unwrap().codec.name, "PCMA");
         assert_eq!(list.by_pt(9).unwrap().codec.name, "G722");
-        assert!(list.iter().filter(|c| c.codec.static_pt.is_none()).all(|c| c.pt >= 96));
+        assert!(list
+            .iter()
+            .filter(|c| c.codec.static_pt.is_none())
+            .all(|c| c.pt >= 96));
     }
 
     #[test]
     fn parse_keeps_order_and_assigns_dynamic_pts_in_order() {
         let list = CodecList::parse(" opus, pcma ,G726-32,l16-16000", all).unwrap();
         let got: Vec<(u8, &str)> = list.iter().map(|c| (c.pt, c.codec.name)).collect();
-        assert_eq!(got, vec![(96, "OPUS"), (8, "PCMA"), (97, "G726-32"), (98, "L16-16000")]);
+        assert_eq!(
+            got,
+            vec![
+                (96, "OPUS"),
+                (8, "PCMA"),
+                (97, "G726-32"),
+                (98, "L16-16000")
+            ]
+        );
         assert_eq!(list.names(), "OPUS,PCMA,G726-32,L16-16000");
     }
 
@@ -307,6 +329,9 @@ mod tests {
         assert!(p.contains(&("sizelength", "13")));
         assert!(p.contains(&("indexlength", "3")));
         assert!(p.contains(&("indexdeltalength", "3")));
-        assert!(BackchannelCodec::by_name("PCMU").unwrap().fmtp_params().is_empty());
+        assert!(BackchannelCodec::by_name("PCMU")
+            .unwrap()
+            .fmtp_params()
+            .is_empty());
     }
 }

@@ -34,9 +34,15 @@ impl fmt::Display for RtpError {
             RtpError::TooShort(n) => write!(f, "{n} bytes is too short for an RTP header"),
             RtpError::BadVersion(v) => write!(f, "RTP version {v}, expected 2"),
             RtpError::CsrcOverrun => write!(f, "CSRC list runs past the end of the packet"),
-            RtpError::ExtensionOverrun => write!(f, "header extension runs past the end of the packet"),
+            RtpError::ExtensionOverrun => {
+                write!(f, "header extension runs past the end of the packet")
+            }
             RtpError::BadPadding => write!(f, "padding length is larger than the payload"),
-            RtpError::LooksLikeRtcp(pt) => write!(f, "RTCP packet type {} on the RTP channel", 128 + *pt as u16),
+            RtpError::LooksLikeRtcp(pt) => write!(
+                f,
+                "RTCP packet type {} on the RTP channel",
+                128 + *pt as u16
+            ),
         }
     }
 }
@@ -95,7 +101,9 @@ mod tests {
     use super::*;
 
     fn packet(first: u8, second: u8, tail: &[u8]) -> Vec<u8> {
-        let mut p = vec![first, second, 0x12, 0x34, 0, 0, 0, 160, 0xde, 0xad, 0xbe, 0xef];
+        let mut p = vec![
+            first, second, 0x12, 0x34, 0, 0, 0, 160, 0xde, 0xad, 0xbe, 0xef,
+        ];
         p.extend_from_slice(tail);
         p
     }
@@ -130,12 +138,33 @@ mod tests {
     #[test]
     fn lies_are_refused() {
         assert_eq!(parse_header(&[0x80; 5]), Err(RtpError::TooShort(5)));
-        assert_eq!(parse_header(&packet(0x40, 0, &[1])), Err(RtpError::BadVersion(1)));
-        assert_eq!(parse_header(&packet(0x8f, 0, &[0; 8])), Err(RtpError::CsrcOverrun));
-        assert_eq!(parse_header(&packet(0x90, 0, &[0, 0])), Err(RtpError::ExtensionOverrun));
-        assert_eq!(parse_header(&packet(0x90, 0, &[0, 0, 0, 9, 1])), Err(RtpError::ExtensionOverrun));
-        assert_eq!(parse_header(&packet(0xa0, 0, &[1, 2, 200])), Err(RtpError::BadPadding));
-        assert_eq!(parse_header(&packet(0xa0, 0, &[1, 2, 0])), Err(RtpError::BadPadding));
-        assert_eq!(parse_header(&packet(0x80, 0x80 | 72, &[0; 8])), Err(RtpError::LooksLikeRtcp(72)));
+        assert_eq!(
+            parse_header(&packet(0x40, 0, &[1])),
+            Err(RtpError::BadVersion(1))
+        );
+        assert_eq!(
+            parse_header(&packet(0x8f, 0, &[0; 8])),
+            Err(RtpError::CsrcOverrun)
+        );
+        assert_eq!(
+            parse_header(&packet(0x90, 0, &[0, 0])),
+            Err(RtpError::ExtensionOverrun)
+        );
+        assert_eq!(
+            parse_header(&packet(0x90, 0, &[0, 0, 0, 9, 1])),
+            Err(RtpError::ExtensionOverrun)
+        );
+        assert_eq!(
+            parse_header(&packet(0xa0, 0, &[1, 2, 200])),
+            Err(RtpError::BadPadding)
+        );
+        assert_eq!(
+            parse_header(&packet(0xa0, 0, &[1, 2, 0])),
+            Err(RtpError::BadPadding)
+        );
+        assert_eq!(
+            parse_header(&packet(0x80, 0x80 | 72, &[0; 8])),
+            Err(RtpError::LooksLikeRtcp(72))
+        );
     }
 }

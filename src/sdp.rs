@@ -20,18 +20,23 @@ pub fn is_backchannel(attributes: &[Attribute]) -> bool {
 /// the codec lines are rewritten, and the media clock lines describe a sender.
 const DROPPED: &[&str] = &["rtpmap", "fmtp", "ts-refclk", "mediaclk"];
 
-
 /// Payload formats and attributes of the single back channel section.
 ///
 /// `template` holds the attributes of one of the per-codec sections written
 /// by gst-rtsp-server; everything in it except `rtpmap` and `fmtp` (control,
 /// sendonly, x-onvif-track...) is kept, after one rtpmap (and fmtp where the
 /// format needs one) per codec in preference order.
-pub fn backchannel_section(template: &[Attribute], codecs: &CodecList) -> (Vec<String>, Vec<Attribute>) {
+pub fn backchannel_section(
+    template: &[Attribute],
+    codecs: &CodecList,
+) -> (Vec<String>, Vec<Attribute>) {
     let formats = codecs.iter().map(|c| c.pt.to_string()).collect();
     let mut attributes: Vec<Attribute> = Vec::new();
     for c in codecs.iter() {
-        attributes.push(("rtpmap".into(), Some(format!("{} {}", c.pt, c.codec.rtpmap()))));
+        attributes.push((
+            "rtpmap".into(),
+            Some(format!("{} {}", c.pt, c.codec.rtpmap())),
+        ));
         if let Some(fmtp) = c.codec.fmtp {
             attributes.push(("fmtp".into(), Some(format!("{} {}", c.pt, fmtp))));
         }

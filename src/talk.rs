@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
-
 use crate::talk_floor::{FloorEvent, TalkFloor, TalkPolicy, TalkerId, TalkerStats, Verdict};
 use crate::talk_mixer::TalkMixer;
 
@@ -64,7 +63,8 @@ pub fn new_talker_id() -> TalkerId {
 
 impl Talk {
     pub fn new(policy: TalkPolicy) -> Arc<Talk> {
-        let max_queued = (MAX_QUEUED.nseconds() * RATE as u64 / gst::ClockTime::SECOND.nseconds()) as usize;
+        let max_queued =
+            (MAX_QUEUED.nseconds() * RATE as u64 / gst::ClockTime::SECOND.nseconds()) as usize;
         Arc::new(Talk {
             state: Mutex::new(State {
                 floor: TalkFloor::new(policy, RELEASE_AFTER.nseconds()),
@@ -90,7 +90,10 @@ impl Talk {
         let (verdict, events, stats) = {
             let mut state = self.state.lock().unwrap();
             let (verdict, events) = state.floor.offer(talker, now);
-            let stats: Vec<_> = events.iter().map(|e| state.floor.stats(event_talker(e))).collect();
+            let stats: Vec<_> = events
+                .iter()
+                .map(|e| state.floor.stats(event_talker(e)))
+                .collect();
             for e in &events {
                 if let FloorEvent::Stopped(t) = e {
                     state.mixer.remove(*t);
@@ -100,7 +103,10 @@ impl Talk {
         };
         self.report(&events, &stats);
         if verdict == Verdict::Drop {
-            gst::log!(CAT, "talker {talker}: packet dropped, another talker holds the floor");
+            gst::log!(
+                CAT,
+                "talker {talker}: packet dropped, another talker holds the floor"
+            );
         }
         verdict
     }
@@ -109,7 +115,10 @@ impl Talk {
     pub fn push(&self, talker: TalkerId, samples: &[f32]) {
         let dropped = self.state.lock().unwrap().mixer.push(talker, samples);
         if dropped > 0 {
-            gst::debug!(CAT, "talker {talker}: {dropped} samples dropped, sending faster than the output plays");
+            gst::debug!(
+                CAT,
+                "talker {talker}: {dropped} samples dropped, sending faster than the output plays"
+            );
         }
     }
 
@@ -119,7 +128,10 @@ impl Talk {
         let (heard, events, stats) = {
             let mut state = self.state.lock().unwrap();
             let events = state.floor.expire(now);
-            let stats: Vec<_> = events.iter().map(|e| state.floor.stats(event_talker(e))).collect();
+            let stats: Vec<_> = events
+                .iter()
+                .map(|e| state.floor.stats(event_talker(e)))
+                .collect();
             for e in &events {
                 if let FloorEvent::Stopped(t) = e {
                     state.mixer.remove(*t);
@@ -140,7 +152,11 @@ impl Talk {
         };
         let all_stats = vec![stats; events.len()];
         self.report(&events, &all_stats);
-        self.emit(TalkEvent { kind: "left", talker, stats });
+        self.emit(TalkEvent {
+            kind: "left",
+            talker,
+            stats,
+        });
     }
 
     pub fn holder(&self) -> Option<TalkerId> {
@@ -154,7 +170,11 @@ impl Talk {
                 FloorEvent::Stopped(_) => "stopped",
                 FloorEvent::Refused(_) => "refused",
             };
-            self.emit(TalkEvent { kind, talker: event_talker(event), stats: *stats });
+            self.emit(TalkEvent {
+                kind,
+                talker: event_talker(event),
+                stats: *stats,
+            });
         }
     }
 
@@ -191,4 +211,3 @@ pub fn event_structure(event: &TalkEvent) -> gst::Structure {
         .field("dropped", event.stats.dropped)
         .build()
 }
-

@@ -86,7 +86,10 @@ impl TalkFloor {
                 }
                 Some(_) => Verdict::Drop,
                 None => {
-                    self.holder = Some(Holder { talker, last_heard_ns: now_ns });
+                    self.holder = Some(Holder {
+                        talker,
+                        last_heard_ns: now_ns,
+                    });
                     self.refused.retain(|t| *t != talker);
                     events.push(FloorEvent::Started(talker));
                     Verdict::Play
@@ -153,12 +156,27 @@ mod tests {
     fn first_talker_holds_the_floor() {
         let mut f = floor();
         assert_eq!(f.offer(1, 0), (Verdict::Play, vec![FloorEvent::Started(1)]));
-        assert_eq!(f.offer(2, 10 * MS), (Verdict::Drop, vec![FloorEvent::Refused(2)]));
+        assert_eq!(
+            f.offer(2, 10 * MS),
+            (Verdict::Drop, vec![FloorEvent::Refused(2)])
+        );
         assert_eq!(f.offer(2, 30 * MS), (Verdict::Drop, vec![]));
         assert_eq!(f.offer(1, 20 * MS).0, Verdict::Play);
         assert_eq!(f.holder(), Some(1));
-        assert_eq!(f.stats(2), TalkerStats { received: 2, dropped: 2 });
-        assert_eq!(f.stats(1), TalkerStats { received: 2, dropped: 0 });
+        assert_eq!(
+            f.stats(2),
+            TalkerStats {
+                received: 2,
+                dropped: 2
+            }
+        );
+        assert_eq!(
+            f.stats(1),
+            TalkerStats {
+                received: 2,
+                dropped: 0
+            }
+        );
     }
 
     #[test]
@@ -172,7 +190,10 @@ mod tests {
         assert_eq!(verdict, Verdict::Play);
         assert_eq!(events, vec![FloorEvent::Stopped(1), FloorEvent::Started(2)]);
         // Talker 1 comes back: refused again, and told once.
-        assert_eq!(f.offer(1, 600 * MS), (Verdict::Drop, vec![FloorEvent::Refused(1)]));
+        assert_eq!(
+            f.offer(1, 600 * MS),
+            (Verdict::Drop, vec![FloorEvent::Refused(1)])
+        );
     }
 
     #[test]
@@ -183,7 +204,10 @@ mod tests {
         let (stats, events) = f.leave(1);
         assert_eq!(stats.received, 2);
         assert_eq!(events, vec![FloorEvent::Stopped(1)]);
-        assert_eq!(f.offer(2, 30 * MS), (Verdict::Play, vec![FloorEvent::Started(2)]));
+        assert_eq!(
+            f.offer(2, 30 * MS),
+            (Verdict::Play, vec![FloorEvent::Started(2)])
+        );
         // A viewer that never talked leaves without an event.
         assert_eq!(f.leave(3).1, vec![]);
     }

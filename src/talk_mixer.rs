@@ -16,7 +16,10 @@ impl TalkMixer {
     /// `max_queued`: samples a talker may have waiting; older ones are dropped
     /// beyond it, so a sender that runs fast cannot build up delay or memory.
     pub fn new(max_queued: usize) -> Self {
-        TalkMixer { queues: HashMap::new(), max_queued }
+        TalkMixer {
+            queues: HashMap::new(),
+            max_queued,
+        }
     }
 
     /// Queues decoded samples of a talker. Returns how many old samples were dropped.

@@ -22,9 +22,18 @@ fn element_outputs_what_a_client_says_and_posts_talk_events() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let capture = Capture::attach(&pipeline.by_name("capture").unwrap().downcast::<gst_app::AppSink>().unwrap());
+    let capture = Capture::attach(
+        &pipeline
+            .by_name("capture")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap(),
+    );
     pipeline.set_state(gst::State::Playing).unwrap();
-    let port = pipeline.by_name("bc").unwrap().property::<i32>("bound-port");
+    let port = pipeline
+        .by_name("bc")
+        .unwrap()
+        .property::<i32>("bound-port");
     assert!(port > 0, "bound-port {port}");
 
     // Silence flows while nobody talks.
@@ -55,7 +64,10 @@ fn element_outputs_what_a_client_says_and_posts_talk_events() {
     let bus = pipeline.bus().unwrap();
     let mut events = Vec::new();
     while !events.contains(&"left".to_string()) {
-        let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Element]) else {
+        let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_seconds(10),
+            &[gst::MessageType::Element],
+        ) else {
             break;
         };
         let s = msg.structure().unwrap();
@@ -63,7 +75,11 @@ fn element_outputs_what_a_client_says_and_posts_talk_events() {
             events.push(s.get::<String>("event").unwrap());
         }
     }
-    assert_eq!(events.first().map(String::as_str), Some("started"), "{events:?}");
+    assert_eq!(
+        events.first().map(String::as_str),
+        Some("started"),
+        "{events:?}"
+    );
     assert!(events.contains(&"left".to_string()), "{events:?}");
     pipeline.set_state(gst::State::Null).unwrap();
 }
@@ -88,7 +104,13 @@ fn port_in_use_is_a_clear_error() {
         .unwrap()
         .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
         .expect("error message");
-    let gst::MessageView::Error(err) = msg.view() else { unreachable!() };
-    assert!(err.debug().unwrap().contains(&port.to_string()), "{:?}", err.debug());
+    let gst::MessageView::Error(err) = msg.view() else {
+        unreachable!()
+    };
+    assert!(
+        err.debug().unwrap().contains(&port.to_string()),
+        "{:?}",
+        err.debug()
+    );
     pipeline.set_state(gst::State::Null).unwrap();
 }

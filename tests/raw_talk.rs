@@ -33,9 +33,15 @@ fn send_tone(c: &mut RtspClient, sender: &mut PcmuSender, freq: f64, ms: u64) {
 fn assert_tone(samples: &[f32], freq: f64, min_ms: u64) {
     let loud = loud_samples(samples, CAPTURE_RATE, 0.05);
     let loud_ms = loud as u64 * 1000 / CAPTURE_RATE as u64;
-    assert!(loud_ms >= min_ms, "only {loud_ms} ms of audio, expected {min_ms}");
+    assert!(
+        loud_ms >= min_ms,
+        "only {loud_ms} ms of audio, expected {min_ms}"
+    );
     let f = dominant_frequency(&loud_part(samples, CAPTURE_RATE, 0.05), CAPTURE_RATE);
-    assert!((f - freq).abs() <= 10.0, "dominant frequency {f} Hz, expected {freq}");
+    assert!(
+        (f - freq).abs() <= 10.0,
+        "dominant frequency {f} Hz, expected {freq}"
+    );
 }
 
 #[test]
@@ -55,7 +61,10 @@ fn tone_over_tcp_comes_out_and_data_before_play_is_dropped() {
     let out = capture.since(mark);
     assert_tone(&out, 440.0, 900);
     let loud = loud_samples(&out, CAPTURE_RATE, 0.05) as u64 * 1000 / CAPTURE_RATE as u64;
-    assert!(loud <= 1100, "{loud} ms of audio: data sent before PLAY was played");
+    assert!(
+        loud <= 1100,
+        "{loud} ms of audio: data sent before PLAY was played"
+    );
 }
 
 #[test]
@@ -73,11 +82,14 @@ fn require_only_on_describe_works() {
     assert_tone(&capture.since(mark), 440.0, 500);
 }
 
-
 /// PCMA encoding of one sample (G.711 A-law).
 fn alaw(sample: f32) -> u8 {
     let pcm = (sample.clamp(-1.0, 1.0) * 32767.0) as i32 >> 3; // 13-bit
-    let (sign, mut mag) = if pcm >= 0 { (0x80, pcm) } else { (0x00, -pcm - 1) };
+    let (sign, mut mag) = if pcm >= 0 {
+        (0x80, pcm)
+    } else {
+        (0x00, -pcm - 1)
+    };
     mag = mag.min(0x0fff);
     let code = if mag < 32 {
         mag >> 1
@@ -165,7 +177,7 @@ fn exclusive_first_talker_holds_the_floor_then_the_second_gets_it() {
     let mark = capture.mark();
     let mut sa = PcmuSender::new(1);
     let mut sb = PcmuSender::new(1); // same SSRC: clients reuse the server's
-    // A starts talking 440 Hz; then B talks 1000 Hz at the same time and must not be heard.
+                                     // A starts talking 440 Hz; then B talks 1000 Hz at the same time and must not be heard.
     for _ in 0..5 {
         let p = sa.next(440.0);
         a.send_interleaved(2, &p);

@@ -46,7 +46,11 @@ fn can_encode(launch: &str) -> bool {
 fn talk(codec: &str, protocols: &str) -> Option<Vec<f32>> {
     let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
     let codecs = CodecList::available(|e| gst::ElementFactory::find(e).is_some());
-    let pt = codecs.iter().find(|c| c.codec.name == codec).expect("codec advertised").pt;
+    let pt = codecs
+        .iter()
+        .find(|c| c.codec.name == codec)
+        .expect("codec advertised")
+        .pt;
     let (enc, rate) = encoder(codec);
     if !can_encode(enc) {
         eprintln!("skipping {codec}: no encoder on this machine");
@@ -77,8 +81,13 @@ fn talk(codec: &str, protocols: &str) -> Option<Vec<f32>> {
     let playing_tx = Mutex::new(playing_tx);
     let client_weak = client.downgrade();
     src.connect_pad_added(move |_, pad| {
-        let Some(client) = client_weak.upgrade() else { return };
-        let sink = gst::ElementFactory::make("fakesink").property("async", false).build().unwrap();
+        let Some(client) = client_weak.upgrade() else {
+            return;
+        };
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("async", false)
+            .build()
+            .unwrap();
         client.add(&sink).unwrap();
         sink.sync_state_with_parent().unwrap();
         pad.link(&sink.static_pad("sink").unwrap()).unwrap();
@@ -89,8 +98,13 @@ fn talk(codec: &str, protocols: &str) -> Option<Vec<f32>> {
         });
     });
     client.set_state(gst::State::Playing).unwrap();
-    playing_rx.recv_timeout(Duration::from_secs(10)).expect("PLAY answered and forward data flowing");
-    let stream_id = backchannel.lock().unwrap().expect("rtspsrc saw the sendonly track");
+    playing_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("PLAY answered and forward data flowing");
+    let stream_id = backchannel
+        .lock()
+        .unwrap()
+        .expect("rtspsrc saw the sendonly track");
 
     let capture = server.capture();
     let mark = capture.mark();
@@ -103,44 +117,68 @@ fn talk(codec: &str, protocols: &str) -> Option<Vec<f32>> {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let appsink = sender.by_name("rtp").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let appsink = sender
+        .by_name("rtp")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
     let leak_sample = gst::version() == (1, 22, 0, 0);
     let src_weak = src.downgrade();
     appsink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let Some(src) = src_weak.upgrade() else { return Err(gst::FlowError::Flushing) };
+                let Some(src) = src_weak.upgrade() else {
+                    return Err(gst::FlowError::Flushing);
+                };
                 if leak_sample {
                     // rtspsrc 1.22.0 takes the caller's reference (fixed in 1.22.1).
                     std::mem::forget(sample.clone());
                 }
-                src.emit_by_name::<gst::FlowReturn>("push-backchannel-sample", &[&stream_id, &sample]);
+                src.emit_by_name::<gst::FlowReturn>(
+                    "push-backchannel-sample",
+                    &[&stream_id, &sample],
+                )
+                .into_result()?;
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),
     );
     sender.set_state(gst::State::Playing).unwrap();
-    let msg = sender
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos, gst::MessageType::Error]);
-    assert!(matches!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos)), "sender failed");
+    let msg = sender.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(10),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    assert!(
+        matches!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos)),
+        "sender failed"
+    );
     sender.set_state(gst::State::Null).unwrap();
     // The tone plus the receive path's delay, plus some silence after it.
     let want = (TONE_MS + 800) as usize * CAPTURE_RATE as usize / 1000;
-    assert!(capture.wait_for(mark, want, Duration::from_secs(10)), "output stalled");
+    assert!(
+        capture.wait_for(mark, want, Duration::from_secs(10)),
+        "output stalled"
+    );
     client.set_state(gst::State::Null).unwrap();
     Some(capture.since(mark))
 }
 
 fn check(codec: &str, protocols: &str) {
     common::init();
-    let Some(out) = talk(codec, protocols) else { return };
+    let Some(out) = talk(codec, protocols) else {
+        return;
+    };
     let loud_ms = loud_samples(&out, CAPTURE_RATE, 0.05) as u64 * 1000 / CAPTURE_RATE as u64;
-    assert!(loud_ms * 100 >= TONE_MS * 90, "{codec}/{protocols}: {loud_ms} ms of the {TONE_MS} ms sent came out");
+    assert!(
+        loud_ms * 100 >= TONE_MS * 90,
+        "{codec}/{protocols}: {loud_ms} ms of the {TONE_MS} ms sent came out"
+    );
     let f = dominant_frequency(&loud_part(&out, CAPTURE_RATE, 0.05), CAPTURE_RATE);
-    assert!((f - 440.0).abs() <= 10.0, "{codec}/{protocols}: dominant frequency {f} Hz");
+    assert!(
+        (f - 440.0).abs() <= 10.0,
+        "{codec}/{protocols}: dominant frequency {f} Hz"
+    );
     eprintln!("{codec}/{protocols}: {loud_ms} ms out of {TONE_MS} ms, {f} Hz");
 }
 

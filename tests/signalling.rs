@@ -23,7 +23,10 @@ fn describe_with_require_offers_one_sendonly_track_with_every_codec() {
     assert!(section.contains("a=rtpmap:8 PCMA/8000"));
     assert!(!control.is_empty());
     for f in &formats {
-        assert!(section.contains(&format!("a=rtpmap:{f} ")), "no rtpmap for {f}: {section}");
+        assert!(
+            section.contains(&format!("a=rtpmap:{f} ")),
+            "no rtpmap for {f}: {section}"
+        );
     }
 }
 

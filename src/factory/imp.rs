@@ -135,9 +135,16 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 }
             }
             "output" => {
-                let output = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_OUTPUT.into());
+                let output = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| DEFAULT_OUTPUT.into());
                 if self.state.lock().unwrap().output.is_some() {
-                    gst::warning!(CAT, imp = self, "output already running, '{output}' applies to new factories only");
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "output already running, '{output}' applies to new factories only"
+                    );
                 }
                 settings.output = output;
             }
@@ -151,14 +158,22 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
             "codecs" => self.settings.lock().unwrap().codecs.names().to_value(),
             "output" => self.settings.lock().unwrap().output.to_value(),
             "talk-policy" => self.settings.lock().unwrap().talk_policy.to_value(),
-            "output-pipeline" => self.state.lock().unwrap().output.as_ref().map(|o| o.pipeline().clone()).to_value(),
+            "output-pipeline" => self
+                .state
+                .lock()
+                .unwrap()
+                .output
+                .as_ref()
+                .map(|o| o.pipeline().clone())
+                .to_value(),
             _ => unreachable!(),
         }
     }
 
     fn constructed(&self) {
         self.parent_constructed();
-        self.obj().set_media_gtype(OnvifBackchannelMedia::static_type());
+        self.obj()
+            .set_media_gtype(OnvifBackchannelMedia::static_type());
     }
 }
 
@@ -186,7 +201,11 @@ impl OnvifBackchannelMediaFactory {
             match OutputPipeline::start(&output, talk.clone(), on_error) {
                 Ok(pipeline) => state.output = Some(pipeline),
                 Err(err) => {
-                    gst::error!(CAT, imp = self, "{err}; RTSP keeps serving, received audio is discarded");
+                    gst::error!(
+                        CAT,
+                        imp = self,
+                        "{err}; RTSP keeps serving, received audio is discarded"
+                    );
                     drop(state);
                     self.obj().emit_by_name::<()>("output-error", &[&err]);
                 }
@@ -197,7 +216,8 @@ impl OnvifBackchannelMediaFactory {
 
     fn client_wants_backchannel(&self) -> bool {
         let obj = self.obj();
-        gst_rtsp_server::RTSPContext::with_current_context(|ctx| obj.requires_backchannel(ctx)).unwrap_or(false)
+        gst_rtsp_server::RTSPContext::with_current_context(|ctx| obj.requires_backchannel(ctx))
+            .unwrap_or(false)
     }
 }
 
@@ -232,7 +252,9 @@ impl RTSPMediaFactoryImpl for OnvifBackchannelMediaFactory {
         // without it must still get every payload type decoded.
         let codecs = self.settings.lock().unwrap().codecs.clone();
         for i in 0..media.n_streams() {
-            let Some(stream) = media.stream(i) else { continue };
+            let Some(stream) = media.stream(i) else {
+                continue;
+            };
             if stream.sinkpad().is_some() {
                 // gst-rtsp-server treats a media as seekable when its forward
                 // sources are, and answers a PLAY with a Range header by
@@ -240,7 +262,8 @@ impl RTSPMediaFactoryImpl for OnvifBackchannelMediaFactory {
                 // and PLAY gets 503. This clock mode is the documented way to
                 // mark a media unseekable; a receive-only stream publishes no
                 // clock anyway (the SDP shaping drops its clock attributes).
-                stream.set_publish_clock_mode(gst_rtsp_server::RTSPPublishClockMode::ClockAndOffset);
+                stream
+                    .set_publish_clock_mode(gst_rtsp_server::RTSPPublishClockMode::ClockAndOffset);
                 for c in codecs.iter() {
                     stream.set_pt_map(c.pt as u32, &rtp_caps(c));
                 }

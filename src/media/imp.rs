@@ -33,13 +33,17 @@ impl OnvifBackchannelMedia {
     fn receiver(&self) -> Option<BackchannelReceiver> {
         let element = self.obj().element();
         let bin = element.downcast_ref::<gst::Bin>()?;
-        bin.by_name(BIN_NAME)?.downcast::<BackchannelReceiver>().ok()
+        bin.by_name(BIN_NAME)?
+            .downcast::<BackchannelReceiver>()
+            .ok()
     }
 
     /// Index of the stream fed by the client (the one with a sink pad).
     fn backchannel_stream(&self) -> Option<gst_rtsp_server::RTSPStream> {
         let media = self.obj();
-        (0..media.n_streams()).filter_map(|i| media.stream(i)).find(|s| s.sinkpad().is_some())
+        (0..media.n_streams())
+            .filter_map(|i| media.stream(i))
+            .find(|s| s.sinkpad().is_some())
     }
 }
 
@@ -69,7 +73,11 @@ impl RTSPMediaImpl for OnvifBackchannelMedia {
         }
         let sections: Vec<Vec<sdp::Attribute>> = scratch
             .medias()
-            .map(|m| m.attributes().map(|a| (a.key().to_string(), a.value().map(str::to_string))).collect())
+            .map(|m| {
+                m.attributes()
+                    .map(|a| (a.key().to_string(), a.value().map(str::to_string)))
+                    .collect()
+            })
             .collect();
         let redundant = sdp::redundant_backchannel_sections(&sections);
         let codecs = receiver.codecs();
@@ -81,10 +89,14 @@ impl RTSPMediaImpl for OnvifBackchannelMedia {
             if sdp::is_backchannel(&sections[i]) {
                 let (formats, attributes) = sdp::backchannel_section(&sections[i], &codecs);
                 while media.formats_len() > 0 {
-                    media.remove_format(0).map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+                    media
+                        .remove_format(0)
+                        .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
                 }
                 while media.attributes_len() > 0 {
-                    media.remove_attribute(0).map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+                    media
+                        .remove_attribute(0)
+                        .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
                 }
                 for f in &formats {
                     media.add_format(f);
@@ -92,7 +104,12 @@ impl RTSPMediaImpl for OnvifBackchannelMedia {
                 for (k, v) in &attributes {
                     media.add_attribute(k, v.as_deref());
                 }
-                gst::debug!(CAT, imp = self, "back channel track offers payload types {}", formats.join(" "));
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "back channel track offers payload types {}",
+                    formats.join(" ")
+                );
             }
             sdp.add_media(media);
         }

@@ -41,7 +41,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_ADDRESS: &str = "0.0.0.0";
 const DEFAULT_PORT: u32 = 8554;
 const DEFAULT_MOUNT_POINT: &str = "/stream";
-const DEFAULT_LAUNCH: &str = "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
+const DEFAULT_LAUNCH: &str =
+    "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
     ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=15 ! rtpvp8pay name=pay0 pt=96 \
     audiotestsrc is-live=true wave=sine freq=440 volume=0.1 ! audio/x-raw,rate=8000,channels=1 \
     ! mulawenc ! rtppcmupay name=pay1 pt=0 )";
@@ -71,7 +72,12 @@ struct State {
     mount_point: String,
     bound_port: u32,
     /// Our own server's main loop; `None` when mounted on the application's.
-    serving: Option<(glib::MainContext, glib::SourceId, glib::MainLoop, std::thread::JoinHandle<()>)>,
+    serving: Option<(
+        glib::MainContext,
+        glib::SourceId,
+        glib::MainLoop,
+        std::thread::JoinHandle<()>,
+    )>,
 }
 
 pub struct OnvifBackchannelSrc {
@@ -175,12 +181,17 @@ impl ObjectImpl for OnvifBackchannelSrc {
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
             "address" => {
-                settings.address = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_ADDRESS.into())
+                settings.address = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| DEFAULT_ADDRESS.into())
             }
             "port" => settings.port = value.get().unwrap(),
             "mount-point" => {
-                settings.mount_point =
-                    value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_MOUNT_POINT.into())
+                settings.mount_point = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| DEFAULT_MOUNT_POINT.into())
             }
             "launch" => self.factory.set_property_from_value("launch", value),
             "codecs" | "talk-policy" => self.factory.set_property_from_value(pspec.name(), value),
@@ -195,9 +206,13 @@ impl ObjectImpl for OnvifBackchannelSrc {
         match pspec.name() {
             "address" => settings.address.to_value(),
             "port" => settings.port.to_value(),
-            "bound-port" => {
-                self.state.lock().unwrap().as_ref().map_or(-1, |s| s.bound_port as i32).to_value()
-            }
+            "bound-port" => self
+                .state
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map_or(-1, |s| s.bound_port as i32)
+                .to_value(),
             "mount-point" => settings.mount_point.to_value(),
             "launch" | "codecs" | "talk-policy" => self.factory.property_value(pspec.name()),
             "latency" => self.factory.latency().to_value(),
@@ -211,7 +226,8 @@ impl ObjectImpl for OnvifBackchannelSrc {
         let obj = self.obj();
         let convert = gst::ElementFactory::make("audioconvert").build().unwrap();
         let resample = gst::ElementFactory::make("audioresample").build().unwrap();
-        obj.add_many([self.output.upcast_ref(), &convert, &resample]).unwrap();
+        obj.add_many([self.output.upcast_ref(), &convert, &resample])
+            .unwrap();
         gst::Element::link_many([self.output.upcast_ref(), &convert, &resample]).unwrap();
         let src = gst::GhostPad::builder_with_target(&resample.static_pad("src").unwrap())
             .unwrap()
@@ -250,12 +266,17 @@ impl ElementImpl for OnvifBackchannelSrc {
         TEMPLATES.as_ref()
     }
 
-    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         if transition == gst::StateChange::NullToReady {
             self.start()?;
         }
         let ret = self.parent_change_state(transition);
-        if transition == gst::StateChange::ReadyToNull || (ret.is_err() && transition == gst::StateChange::NullToReady) {
+        if transition == gst::StateChange::ReadyToNull
+            || (ret.is_err() && transition == gst::StateChange::NullToReady)
+        {
             self.stop();
         }
         ret
@@ -272,7 +293,9 @@ impl OnvifBackchannelSrc {
         talk.set_event_handler(move |event| {
             if let Some(obj) = weak.upgrade() {
                 let _ = obj.post_message(
-                    gst::message::Element::builder(talk::event_structure(event)).src(&obj).build(),
+                    gst::message::Element::builder(talk::event_structure(event))
+                        .src(&obj)
+                        .build(),
                 );
             }
         });
@@ -290,7 +313,8 @@ impl OnvifBackchannelSrc {
                 (server.clone(), None)
             }
             None => {
-                let server = gst_rtsp_server::RTSPOnvifServer::new().upcast::<gst_rtsp_server::RTSPServer>();
+                let server =
+                    gst_rtsp_server::RTSPOnvifServer::new().upcast::<gst_rtsp_server::RTSPServer>();
                 server.set_address(&settings.address);
                 server.set_service(&settings.port.to_string());
                 let ctx = glib::MainContext::new();
@@ -298,7 +322,12 @@ impl OnvifBackchannelSrc {
                     gst::element_imp_error!(
                         self,
                         gst::ResourceError::OpenRead,
-                        ["Cannot listen on {}:{}: {}", settings.address, settings.port, err]
+                        [
+                            "Cannot listen on {}:{}: {}",
+                            settings.address,
+                            settings.port,
+                            err
+                        ]
                     );
                     gst::StateChangeError
                 })?;
@@ -317,7 +346,11 @@ impl OnvifBackchannelSrc {
             }
         };
         let Some(mounts) = server.mount_points() else {
-            gst::element_imp_error!(self, gst::ResourceError::Settings, ["The server has no mount points"]);
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Settings,
+                ["The server has no mount points"]
+            );
             return Err(gst::StateChangeError);
         };
         mounts.add_factory(&settings.mount_point, self.factory.clone());
@@ -330,15 +363,21 @@ impl OnvifBackchannelSrc {
             bound_port,
             settings.mount_point
         );
-        *self.state.lock().unwrap() =
-            Some(State { server, mount_point: settings.mount_point.clone(), bound_port, serving });
+        *self.state.lock().unwrap() = Some(State {
+            server,
+            mount_point: settings.mount_point.clone(),
+            bound_port,
+            serving,
+        });
         drop(settings);
         self.obj().notify("bound-port");
         Ok(())
     }
 
     fn stop(&self) {
-        let Some(state) = self.state.lock().unwrap().take() else { return };
+        let Some(state) = self.state.lock().unwrap().take() else {
+            return;
+        };
         if let Some(mounts) = state.server.mount_points() {
             mounts.remove_factory(&state.mount_point);
         }
@@ -346,7 +385,9 @@ impl OnvifBackchannelSrc {
             if let Some(source) = ctx.find_source_by_id(&source) {
                 source.destroy();
             }
-            state.server.client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
+            state
+                .server
+                .client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
             main_loop.quit();
             let _ = thread.join();
         }

@@ -17,11 +17,15 @@ const BLOCK: u64 = RATE as u64 / 100;
 const MAX_LATE: gst::ClockTime = gst::ClockTime::from_mseconds(100);
 
 fn samples_to_time(samples: u64) -> gst::ClockTime {
-    gst::ClockTime::SECOND.mul_div_floor(samples, RATE as u64).unwrap()
+    gst::ClockTime::SECOND
+        .mul_div_floor(samples, RATE as u64)
+        .unwrap()
 }
 
 fn time_to_samples(time: gst::ClockTime) -> u64 {
-    time.nseconds().mul_div_floor(RATE as u64, gst::ClockTime::SECOND.nseconds()).unwrap()
+    time.nseconds()
+        .mul_div_floor(RATE as u64, gst::ClockTime::SECOND.nseconds())
+        .unwrap()
 }
 
 #[derive(Default)]
@@ -108,7 +112,10 @@ impl BaseSrcImpl for TalkOutputSrc {
 }
 
 impl PushSrcImpl for TalkOutputSrc {
-    fn create(&self, _buffer: Option<&mut gst::BufferRef>) -> Result<CreateSuccess, gst::FlowError> {
+    fn create(
+        &self,
+        _buffer: Option<&mut gst::BufferRef>,
+    ) -> Result<CreateSuccess, gst::FlowError> {
         let obj = self.obj();
         let (Some(clock), Some(base_time)) = (obj.clock(), obj.base_time()) else {
             return Err(gst::FlowError::Flushing);
@@ -119,7 +126,12 @@ impl PushSrcImpl for TalkOutputSrc {
             let offset = match *next {
                 Some(offset) if samples_to_time(offset) + MAX_LATE >= now => offset,
                 Some(offset) => {
-                    gst::warning!(CAT, imp = self, "{} behind the clock, skipping ahead", now - samples_to_time(offset));
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "{} behind the clock, skipping ahead",
+                        now - samples_to_time(offset)
+                    );
                     time_to_samples(now)
                 }
                 None => time_to_samples(now),
@@ -154,10 +166,16 @@ impl PushSrcImpl for TalkOutputSrc {
             let mut talking = self.talking.lock().unwrap();
             if *talking != (heard > 0) {
                 *talking = heard > 0;
-                gst::debug!(CAT, imp = self, "output at {pts}: {}", if heard > 0 { "audio" } else { "silence" });
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "output at {pts}: {}",
+                    if heard > 0 { "audio" } else { "silence" }
+                );
             }
         }
-        let mut buffer = gst::Buffer::with_size(samples.len() * 4).map_err(|_| gst::FlowError::Error)?;
+        let mut buffer =
+            gst::Buffer::with_size(samples.len() * 4).map_err(|_| gst::FlowError::Error)?;
         {
             let buffer = buffer.get_mut().unwrap();
             buffer.set_pts(pts);

@@ -76,12 +76,27 @@ impl BackchannelReceiver {
             caps.merge(super::rtp_caps(c));
         }
         let talker = talk::new_talker_id();
-        gst::debug!(CAT, imp = self, "talker {talker}: back channel for {}", codecs.names());
-        *self.setup.lock().unwrap() = Some(Setup { codecs, caps, talk, talker });
+        gst::debug!(
+            CAT,
+            imp = self,
+            "talker {talker}: back channel for {}",
+            codecs.names()
+        );
+        *self.setup.lock().unwrap() = Some(Setup {
+            codecs,
+            caps,
+            talk,
+            talker,
+        });
     }
 
     pub(super) fn codecs(&self) -> CodecList {
-        self.setup.lock().unwrap().as_ref().map(|s| s.codecs.clone()).unwrap_or_default()
+        self.setup
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|s| s.codecs.clone())
+            .unwrap_or_default()
     }
 
     fn with_setup<T>(&self, f: impl FnOnce(&Setup) -> T) -> Option<T> {
@@ -105,7 +120,12 @@ impl BackchannelReceiver {
 
     pub(super) fn set_playing(&self, playing: bool) {
         if self.playing.swap(playing, Ordering::SeqCst) != playing {
-            gst::debug!(CAT, imp = self, "back channel {}", if playing { "playing" } else { "paused" });
+            gst::debug!(
+                CAT,
+                imp = self,
+                "back channel {}",
+                if playing { "playing" } else { "paused" }
+            );
         }
     }
 
@@ -134,7 +154,7 @@ impl BackchannelReceiver {
         rtpbin.connect("pad-added", true, move |args| {
             let rtpbin = args[0].get::<gst::Element>().unwrap();
             let pad = args[1].get::<gst::Pad>().unwrap();
-            let Some(obj) = weak.upgrade() else { return None };
+            let obj = weak.upgrade()?;
             let imp = obj.imp();
             let name = pad.name();
             if name == sink_name.as_str() {
@@ -150,31 +170,38 @@ impl BackchannelReceiver {
     fn guard_sink_pad(&self, pad: &gst::Pad) {
         gst::debug!(CAT, imp = self, "checking packets on {}", pad.name());
         let weak = self.obj().downgrade();
-        pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
-            let Some(obj) = weak.upgrade() else { return gst::PadProbeReturn::Ok };
-            let imp = obj.imp();
-            // Rejected packets are taken out of the probe info and reported as
-            // handled: the sender sees success and nothing else touches them.
-            let keep = match info.buffer() {
-                Some(buffer) => imp.admit(buffer),
-                None => match info.buffer_list() {
-                    Some(list) => list.iter().all(|b| imp.admit(b)),
-                    None => true,
-                },
-            };
-            if keep {
-                gst::PadProbeReturn::Ok
-            } else {
-                drop(info.take_buffer());
-                drop(info.take_buffer_list());
-                gst::PadProbeReturn::Handled
-            }
-        });
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_, info| {
+                let Some(obj) = weak.upgrade() else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                let imp = obj.imp();
+                // Rejected packets are taken out of the probe info and reported as
+                // handled: the sender sees success and nothing else touches them.
+                let keep = match info.buffer() {
+                    Some(buffer) => imp.admit(buffer),
+                    None => match info.buffer_list() {
+                        Some(list) => list.iter().all(|b| imp.admit(b)),
+                        None => true,
+                    },
+                };
+                if keep {
+                    gst::PadProbeReturn::Ok
+                } else {
+                    drop(info.take_buffer());
+                    drop(info.take_buffer_list());
+                    gst::PadProbeReturn::Handled
+                }
+            },
+        );
     }
 
     /// Whether a packet goes on to rtpbin.
     fn admit(&self, buffer: &gst::BufferRef) -> bool {
-        let Ok(map) = buffer.map_readable() else { return false };
+        let Ok(map) = buffer.map_readable() else {
+            return false;
+        };
         let header = match rtp::parse_header(&map) {
             Ok(h) => h,
             Err(err) => {
@@ -183,12 +210,21 @@ impl BackchannelReceiver {
             }
         };
         if !self.playing.load(Ordering::SeqCst) {
-            gst::debug!(CAT, imp = self, "dropping packet seq {} that arrived before PLAY", header.sequence);
+            gst::debug!(
+                CAT,
+                imp = self,
+                "dropping packet seq {} that arrived before PLAY",
+                header.sequence
+            );
             return false;
         }
-        let Some((known, talk, talker)) =
-            self.with_setup(|s| (s.codecs.by_pt(header.payload_type).is_some(), s.talk.clone(), s.talker))
-        else {
+        let Some((known, talk, talker)) = self.with_setup(|s| {
+            (
+                s.codecs.by_pt(header.payload_type).is_some(),
+                s.talk.clone(),
+                s.talker,
+            )
+        }) else {
             return false;
         };
         if !known {
@@ -224,7 +260,12 @@ impl BackchannelReceiver {
             return;
         };
         let Some(codec) = codec else {
-            gst::debug!(CAT, imp = self, "ignoring pad {} of unadvertised payload type {pt}", pad.name());
+            gst::debug!(
+                CAT,
+                imp = self,
+                "ignoring pad {} of unadvertised payload type {pt}",
+                pad.name()
+            );
             return;
         };
         gst::info!(
@@ -243,14 +284,19 @@ impl BackchannelReceiver {
         };
         let chain_sink = chain.static_pad("sink").unwrap();
         let ghost = self.sinkpad.lock().unwrap().clone().unwrap();
-        let linked_to_us = pad.peer().is_some() && ghost.target().is_none() && ghost.peer().is_some();
+        let linked_to_us =
+            pad.peer().is_some() && ghost.target().is_none() && ghost.peer().is_some();
         let linked = if linked_to_us {
             // gst-rtsp-server linked this first pad to our ghost pad.
-            ghost.set_target(Some(&chain_sink)).map_err(|e| e.to_string())
+            ghost
+                .set_target(Some(&chain_sink))
+                .map_err(|e| e.to_string())
         } else if pad.peer().is_none() {
             // gst-rtsp-server links only the first pad; later SSRCs and payload
             // types are ours to link (ghost pads are made through the bins).
-            pad.link_maybe_ghosting(&chain_sink).map(|_| ()).map_err(|e| e.to_string())
+            pad.link_maybe_ghosting(&chain_sink)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         } else {
             Err(format!("pad {} is linked elsewhere", pad.name()))
         };
@@ -283,7 +329,9 @@ impl BackchannelReceiver {
             .callbacks(
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(move |appsink| {
-                        let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                        let sample = appsink
+                            .pull_sample()
+                            .map_err(|_| gst::FlowError::Flushing)?;
                         if let Some(buffer) = sample.buffer() {
                             if let Ok(map) = buffer.map_readable() {
                                 let samples: Vec<f32> = map
@@ -308,4 +356,3 @@ impl BackchannelReceiver {
         Ok(chain)
     }
 }
-

@@ -54,7 +54,9 @@ pub fn dominant_frequency(samples: &[f32], rate: u32) -> f64 {
 pub fn tone(freq: f64, rate: u32, amplitude: f32, n: usize, phase_start: usize) -> Vec<f32> {
     (0..n)
         .map(|i| {
-            amplitude * ((2.0 * std::f64::consts::PI * freq * (i + phase_start) as f64 / rate as f64).sin() as f32)
+            amplitude
+                * ((2.0 * std::f64::consts::PI * freq * (i + phase_start) as f64 / rate as f64)
+                    .sin() as f32)
         })
         .collect()
 }
@@ -77,7 +79,7 @@ pub fn mulaw(sample: f32) -> u8 {
         mask >>= 1;
     }
     let mantissa = (pcm >> (exponent + 3)) & 0x0f;
-    !(sign | (exponent << 4) as i32 | mantissa) as u8
+    !(sign | (exponent << 4) | mantissa) as u8
 }
 
 #[test]

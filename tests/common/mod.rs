@@ -37,7 +37,8 @@ impl TestServer {
     pub fn start(props: &[(&str, &str)]) -> TestServer {
         init();
         let factory: gst_rtsp_server::RTSPMediaFactory = glib::Object::with_type(
-            glib::Type::from_name("GstOnvifBackchannelMediaFactory").expect("factory type registered"),
+            glib::Type::from_name("GstOnvifBackchannelMediaFactory")
+                .expect("factory type registered"),
         )
         .downcast()
         .unwrap();
@@ -48,7 +49,10 @@ impl TestServer {
         let server = gst_rtsp_server::RTSPOnvifServer::new();
         server.set_address("127.0.0.1");
         server.set_service("0");
-        server.mount_points().unwrap().add_factory("/stream", factory.clone());
+        server
+            .mount_points()
+            .unwrap()
+            .add_factory("/stream", factory.clone());
         let ctx = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&ctx), false);
         server.attach(Some(&ctx)).expect("server attaches");
@@ -59,7 +63,13 @@ impl TestServer {
                 ctx.with_thread_default(|| main_loop.run()).unwrap();
             })
         };
-        TestServer { port, factory, server, main_loop, thread: Some(thread) }
+        TestServer {
+            port,
+            factory,
+            server,
+            main_loop,
+            thread: Some(thread),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -74,7 +84,11 @@ impl TestServer {
             .factory
             .property::<Option<gst::Pipeline>>("output-pipeline")
             .expect("output pipeline running");
-        let sink = pipeline.by_name("capture").expect("capture appsink").downcast::<gst_app::AppSink>().unwrap();
+        let sink = pipeline
+            .by_name("capture")
+            .expect("capture appsink")
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
         Capture::attach(&sink)
     }
 }
@@ -109,9 +123,10 @@ impl Capture {
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                     let map = sample.buffer().unwrap().map_readable().unwrap();
-                    s.0.lock()
-                        .unwrap()
-                        .extend(map.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0));
+                    s.0.lock().unwrap().extend(
+                        map.chunks_exact(2)
+                            .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0),
+                    );
                     s.1.notify_all();
                     Ok(gst::FlowSuccess::Ok)
                 })
@@ -133,7 +148,9 @@ impl Capture {
     pub fn wait_for(&self, mark: usize, n: usize, timeout: Duration) -> bool {
         let (lock, cond) = &*self.samples;
         let guard = lock.lock().unwrap();
-        let (_guard, res) = cond.wait_timeout_while(guard, timeout, |s| s.len() < mark + n).unwrap();
+        let (_guard, res) = cond
+            .wait_timeout_while(guard, timeout, |s| s.len() < mark + n)
+            .unwrap();
         !res.timed_out()
     }
 }

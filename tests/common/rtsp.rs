@@ -18,7 +18,9 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 
@@ -33,7 +35,9 @@ pub struct RtspClient {
 impl RtspClient {
     pub fn connect(port: u16) -> RtspClient {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         RtspClient {
             reader: BufReader::new(stream.try_clone().unwrap()),
             writer: stream,
@@ -46,7 +50,10 @@ impl RtspClient {
     /// Sends a request and reads its response, skipping interleaved data.
     pub fn request(&mut self, method: &str, url: &str, headers: &[(&str, &str)]) -> Response {
         self.cseq += 1;
-        let mut req = format!("{method} {url} RTSP/1.0\r\nCSeq: {}\r\nUser-Agent: raw-test\r\n", self.cseq);
+        let mut req = format!(
+            "{method} {url} RTSP/1.0\r\nCSeq: {}\r\nUser-Agent: raw-test\r\n",
+            self.cseq
+        );
         if let Some(s) = &self.session {
             req.push_str(&format!("Session: {s}\r\n"));
         }
@@ -74,7 +81,12 @@ impl RtspClient {
             }
             let mut status_line = String::new();
             self.reader.read_line(&mut status_line).unwrap();
-            let status: u16 = status_line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            let status: u16 = status_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
             let mut headers = HashMap::new();
             loop {
                 let mut line = String::new();
@@ -86,10 +98,16 @@ impl RtspClient {
                 let (k, v) = line.split_once(':').unwrap();
                 headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
             }
-            let len: usize = headers.get("content-length").map_or(0, |l| l.parse().unwrap());
+            let len: usize = headers
+                .get("content-length")
+                .map_or(0, |l| l.parse().unwrap());
             let mut body = vec![0u8; len];
             self.reader.read_exact(&mut body).unwrap();
-            return Response { status, headers, body: String::from_utf8(body).unwrap() };
+            return Response {
+                status,
+                headers,
+                body: String::from_utf8(body).unwrap(),
+            };
         }
     }
 
@@ -104,7 +122,11 @@ impl RtspClient {
 
     /// SETUP of `control` (relative to the URL) over TCP interleaved channels.
     pub fn setup_tcp(&mut self, control: &str, channel: u8, require: bool) -> Response {
-        let transport = format!("RTP/AVP/TCP;unicast;interleaved={}-{}", channel, channel + 1);
+        let transport = format!(
+            "RTP/AVP/TCP;unicast;interleaved={}-{}",
+            channel,
+            channel + 1
+        );
         self.setup(control, &transport, require)
     }
 
@@ -163,15 +185,30 @@ pub fn backchannel_section(sdp: &str) -> Option<(Vec<String>, String, String)> {
     let mut found = sections.iter().filter(|s| s.contains("a=sendonly"));
     let section = found.next()?;
     let first = section.lines().next()?;
-    let formats = first.split_whitespace().skip(3).map(str::to_string).collect();
-    let control = section.lines().find_map(|l| l.strip_prefix("a=control:"))?.to_string();
+    let formats = first
+        .split_whitespace()
+        .skip(3)
+        .map(str::to_string)
+        .collect();
+    let control = section
+        .lines()
+        .find_map(|l| l.strip_prefix("a=control:"))?
+        .to_string();
     Some((formats, control, format!("m={section}")))
 }
 
 /// Control of the first recvonly section.
 pub fn forward_control(sdp: &str) -> String {
-    let section = sdp.split("\r\nm=").skip(1).find(|s| s.contains("a=recvonly")).unwrap();
-    section.lines().find_map(|l| l.strip_prefix("a=control:")).unwrap().to_string()
+    let section = sdp
+        .split("\r\nm=")
+        .skip(1)
+        .find(|s| s.contains("a=recvonly"))
+        .unwrap();
+    section
+        .lines()
+        .find_map(|l| l.strip_prefix("a=control:"))
+        .unwrap()
+        .to_string()
 }
 
 /// An RTP packet.
@@ -197,7 +234,15 @@ pub struct PcmuSender {
 
 impl PcmuSender {
     pub fn new(ssrc: u32) -> Self {
-        PcmuSender { pt: 0, ssrc, seq: 1, ts: 0, phase: 0, start: std::time::Instant::now(), sent_ms: 0 }
+        PcmuSender {
+            pt: 0,
+            ssrc,
+            seq: 1,
+            ts: 0,
+            phase: 0,
+            start: std::time::Instant::now(),
+            sent_ms: 0,
+        }
     }
 
     /// Builds the next 20 ms packet of `freq` (0: silence), waiting for its send time
