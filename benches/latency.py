@@ -495,7 +495,7 @@ def our_factory(gtype, udp_port):
     factory.set_property("codecs", "PCMU")
     factory.set_property(
         "output",
-        "audioconvert ! audio/x-raw,format=S16LE,rate=8000,channels=1 "
+        "audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=8000,channels=1 "
         f"! udpsink host={HOST} port={udp_port} sync=true")
     return factory
 

@@ -32,6 +32,12 @@ pub fn raw_caps() -> gst::Caps {
 pub const RELEASE_AFTER: gst::ClockTime = gst::ClockTime::from_mseconds(1000);
 /// Most audio a talker may have waiting for the output (older samples are dropped).
 const MAX_QUEUED: gst::ClockTime = gst::ClockTime::from_mseconds(400);
+/// Standing backlog kept as a jitter margin; more than that is trimmed.
+const KEEP_QUEUED: gst::ClockTime = gst::ClockTime::from_mseconds(10);
+
+fn samples(t: gst::ClockTime) -> usize {
+    (t.nseconds() * RATE as u64 / gst::ClockTime::SECOND.nseconds()) as usize
+}
 
 /// A talk event with the talker's counters, for applications.
 #[derive(Debug, Clone)]
@@ -68,7 +74,7 @@ impl Talk {
         Arc::new(Talk {
             state: Mutex::new(State {
                 floor: TalkFloor::new(policy, RELEASE_AFTER.nseconds()),
-                mixer: TalkMixer::new(max_queued),
+                mixer: TalkMixer::new(samples(MAX_QUEUED), samples(KEEP_QUEUED)),
             }),
             epoch: Instant::now(),
             on_event: Mutex::new(None),

@@ -6,25 +6,47 @@ use std::collections::{HashMap, VecDeque};
 use crate::talk_floor::TalkerId;
 
 /// Per-talker sample queues, all at the output's rate and channel count.
+#[derive(Debug, Default)]
+struct Queue {
+    samples: VecDeque<f32>,
+    /// Lowest fill level seen since the last trim check.
+    low_water: Option<usize>,
+    pulls: u32,
+}
+
+/// Per-talker sample queues.
+///
+/// A queue that never runs below some level holds a standing backlog (audio
+/// that arrived before the output was ready, a burst): pure added latency.
+/// Every [`TRIM_EVERY`] pulls the quiet part of the backlog above `keep`
+/// samples is dropped.
 #[derive(Debug)]
 pub struct TalkMixer {
-    queues: HashMap<TalkerId, VecDeque<f32>>,
+    queues: HashMap<TalkerId, Queue>,
     max_queued: usize,
+    keep: usize,
 }
+
+/// Pulls between two backlog checks (50 blocks of 10 ms: half a second).
+pub const TRIM_EVERY: u32 = 50;
+/// Samples below this magnitude (about -40 dBFS) count as silence.
+pub const QUIET: f32 = 0.01;
 
 impl TalkMixer {
     /// `max_queued`: samples a talker may have waiting; older ones are dropped
     /// beyond it, so a sender that runs fast cannot build up delay or memory.
-    pub fn new(max_queued: usize) -> Self {
+    /// `keep`: standing backlog left in place when trimming (jitter margin).
+    pub fn new(max_queued: usize, keep: usize) -> Self {
         TalkMixer {
             queues: HashMap::new(),
             max_queued,
+            keep,
         }
     }
 
     /// Queues decoded samples of a talker. Returns how many old samples were dropped.
     pub fn push(&mut self, talker: TalkerId, samples: &[f32]) -> usize {
-        let queue = self.queues.entry(talker).or_default();
+        let queue = &mut self.queues.entry(talker).or_default().samples;
         queue.extend(samples.iter().copied());
         let excess = queue.len().saturating_sub(self.max_queued);
         queue.drain(..excess);
@@ -38,16 +60,33 @@ impl TalkMixer {
         out.fill(0.0);
         let mut heard = 0;
         for queue in self.queues.values_mut() {
-            let n = queue.len().min(out.len());
-            for (o, s) in out.iter_mut().zip(queue.drain(..n)) {
+            let n = queue.samples.len().min(out.len());
+            for (o, s) in out.iter_mut().zip(queue.samples.drain(..n)) {
                 *o += s;
             }
             heard = heard.max(n);
+            let level = queue.samples.len();
+            queue.low_water = Some(queue.low_water.map_or(level, |l| l.min(level)));
+            queue.pulls += 1;
+            if queue.pulls >= TRIM_EVERY {
+                // Only quiet samples are dropped, so no speech is lost; a
+                // backlog built during speech goes at the next pause.
+                let backlog = queue.low_water.unwrap_or(0).saturating_sub(self.keep);
+                let quiet = queue
+                    .samples
+                    .iter()
+                    .take(backlog)
+                    .take_while(|s| s.abs() < QUIET)
+                    .count();
+                queue.samples.drain(..quiet);
+                queue.low_water = None;
+                queue.pulls = 0;
+            }
         }
         for o in out.iter_mut() {
             *o = o.clamp(-1.0, 1.0);
         }
-        self.queues.retain(|_, q| !q.is_empty());
+        self.queues.retain(|_, q| !q.samples.is_empty());
         heard
     }
 
@@ -58,7 +97,7 @@ impl TalkMixer {
 
     /// Samples queued for a talker.
     pub fn queued(&self, talker: TalkerId) -> usize {
-        self.queues.get(&talker).map_or(0, VecDeque::len)
+        self.queues.get(&talker).map_or(0, |q| q.samples.len())
     }
 }
 
@@ -68,7 +107,7 @@ mod tests {
 
     #[test]
     fn silence_when_nobody_talks() {
-        let mut m = TalkMixer::new(100);
+        let mut m = TalkMixer::new(100, 100);
         let mut out = [1.0f32; 8];
         assert_eq!(m.pull(&mut out), 0);
         assert_eq!(out, [0.0; 8]);
@@ -76,7 +115,7 @@ mod tests {
 
     #[test]
     fn blocks_come_out_in_order_and_underrun_pads_with_silence() {
-        let mut m = TalkMixer::new(100);
+        let mut m = TalkMixer::new(100, 100);
         m.push(1, &[0.1, 0.2, 0.3]);
         m.push(1, &[0.4, 0.5]);
         let mut out = [0.0f32; 4];
@@ -89,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_fast_sender_is_trimmed_to_the_newest_samples() {
-        let mut m = TalkMixer::new(3);
+        let mut m = TalkMixer::new(3, 3);
         assert_eq!(m.push(1, &[0.1, 0.2, 0.3, 0.4, 0.5]), 2);
         let mut out = [0.0f32; 3];
         m.pull(&mut out);
@@ -97,8 +136,35 @@ mod tests {
     }
 
     #[test]
+    fn a_standing_backlog_is_trimmed_but_bursts_are_not() {
+        let mut m = TalkMixer::new(10_000, 2);
+        // 30 samples of backlog, then input and output at the same rate.
+        m.push(1, &[0.5; 30]);
+        let mut out = [0.0f32; 4];
+        for _ in 0..TRIM_EVERY {
+            m.push(1, &[0.5; 4]);
+            m.pull(&mut out);
+        }
+        // Speech is never dropped...
+        assert_eq!(m.queued(1), 30);
+        // ...but once the backlog is silence, all but `keep` of it goes.
+        for _ in 0..TRIM_EVERY {
+            m.push(1, &[0.0; 4]);
+            m.pull(&mut out);
+        }
+        assert_eq!(m.queued(1), 2);
+        // A talker whose queue runs dry between bursts keeps its samples.
+        for _ in 0..TRIM_EVERY {
+            m.pull(&mut out);
+            m.push(1, &[0.5; 8]);
+            m.pull(&mut out);
+        }
+        assert!(m.queued(1) <= 8);
+    }
+
+    #[test]
     fn talkers_are_summed_and_clamped() {
-        let mut m = TalkMixer::new(10);
+        let mut m = TalkMixer::new(10, 10);
         m.push(1, &[0.5, 0.75]);
         m.push(2, &[0.25, 0.75]);
         let mut out = [0.0f32; 2];

@@ -35,7 +35,9 @@ fn missing_device_is_reported_once_and_rtsp_keeps_serving() {
         }
         c.shutdown();
         if round == 0 {
-            let text = rx.recv_timeout(std::time::Duration::from_secs(5)).expect("output error reported");
+            let text = rx
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .expect("output error reported");
             assert!(text.contains("output failed"), "{text}");
         }
     }

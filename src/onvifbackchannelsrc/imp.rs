@@ -46,7 +46,7 @@ const DEFAULT_LAUNCH: &str =
     ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=15 ! rtpvp8pay name=pay0 pt=96 \
     audiotestsrc is-live=true wave=sine freq=440 volume=0.1 ! audio/x-raw,rate=8000,channels=1 \
     ! mulawenc ! rtppcmupay name=pay1 pt=0 )";
-const DEFAULT_LATENCY: u32 = 200;
+const DEFAULT_LATENCY: u32 = crate::factory::DEFAULT_LATENCY_MS;
 
 struct Settings {
     address: String,
