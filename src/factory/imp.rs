@@ -23,7 +23,7 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// Receive jitter buffer latency (ms). gst-rtsp-server's default of 200 ms
 /// delays every packet by that much; the output's own queue already absorbs
 /// network jitter, so the jitter buffer only has to reorder.
-pub const DEFAULT_LATENCY_MS: u32 = 20;
+pub const DEFAULT_LATENCY_MS: u32 = 40;
 
 pub const DEFAULT_OUTPUT: &str = "audioconvert ! audioresample ! autoaudiosink";
 
