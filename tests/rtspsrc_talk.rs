@@ -154,10 +154,11 @@ fn talk(codec: &str, protocols: &str) -> Option<Vec<f32>> {
         "sender failed"
     );
     sender.set_state(gst::State::Null).unwrap();
-    // The tone plus the receive path's delay, plus some silence after it.
-    let want = (TONE_MS + 800) as usize * CAPTURE_RATE as usize / 1000;
+    // Everything was sent; give the receive path time to play the rest.
+    let end = capture.mark();
+    let tail = 800 * CAPTURE_RATE as usize / 1000;
     assert!(
-        capture.wait_for(mark, want, Duration::from_secs(10)),
+        capture.wait_for(end, tail, Duration::from_secs(10)),
         "output stalled"
     );
     client.set_state(gst::State::Null).unwrap();
@@ -170,6 +171,20 @@ fn check(codec: &str, protocols: &str) {
         return;
     };
     let loud_ms = loud_samples(&out, CAPTURE_RATE, 0.05) as u64 * 1000 / CAPTURE_RATE as u64;
+    if std::env::var_os("SHOW_OUTPUT").is_some() {
+        // One character per 10 ms window: '#' loud, '.' quiet.
+        let map: String = out
+            .chunks_exact(CAPTURE_RATE as usize / 100)
+            .map(|w| {
+                if loud_samples(w, CAPTURE_RATE, 0.05) > 0 {
+                    '#'
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        eprintln!("{codec}/{protocols}: {map}");
+    }
     assert!(
         loud_ms * 100 >= TONE_MS * 90,
         "{codec}/{protocols}: {loud_ms} ms of the {TONE_MS} ms sent came out"
