@@ -69,8 +69,6 @@ pub fn new_talker_id() -> TalkerId {
 
 impl Talk {
     pub fn new(policy: TalkPolicy) -> Arc<Talk> {
-        let max_queued =
-            (MAX_QUEUED.nseconds() * RATE as u64 / gst::ClockTime::SECOND.nseconds()) as usize;
         Arc::new(Talk {
             state: Mutex::new(State {
                 floor: TalkFloor::new(policy, RELEASE_AFTER.nseconds()),
