@@ -119,3 +119,22 @@ fn port_in_use_is_a_clear_error() {
     );
     pipeline.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn unknown_codec_is_a_clear_error() {
+    common::init();
+    let pipeline =
+        gst::parse::launch("onvifbackchannelsrc port=0 codecs=PCMU,MP3 ! fakesink").unwrap();
+    assert!(pipeline.set_state(gst::State::Playing).is_err());
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("error message");
+    let gst::MessageView::Error(err) = msg.view() else {
+        unreachable!()
+    };
+    let text = err.error().to_string();
+    assert!(text.contains("unknown codec 'MP3'"), "{text}");
+    pipeline.set_state(gst::State::Null).unwrap();
+}

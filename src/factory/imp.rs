@@ -43,6 +43,8 @@ pub fn default_codec_names() -> String {
 
 struct Settings {
     codecs: CodecList,
+    /// Why the last `codecs` value was refused, until a valid one is set.
+    codecs_error: Option<String>,
     output: String,
     talk_policy: TalkPolicyValue,
 }
@@ -51,6 +53,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             codecs: default_codecs(),
+            codecs_error: None,
             output: DEFAULT_OUTPUT.into(),
             talk_policy: TalkPolicyValue::default(),
         }
@@ -131,11 +134,13 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                     Ok(codecs) => {
                         gst::info!(CAT, imp = self, "back channel codecs: '{}'", codecs.names());
                         settings.codecs = codecs;
+                        settings.codecs_error = None;
                     }
                     Err(err) => {
                         // A GObject setter cannot fail: keep the old list, say why loudly.
                         gst::error!(CAT, imp = self, "invalid codecs '{list}': {err}");
                         glib::g_critical!("onvifbackchannel", "invalid codecs '{}': {}", list, err);
+                        settings.codecs_error = Some(format!("invalid codecs '{list}': {err}"));
                     }
                 }
             }
@@ -217,6 +222,11 @@ impl OnvifBackchannelMediaFactory {
             }
         }
         talk
+    }
+
+    /// Why the last `codecs` value was refused, if it was.
+    pub(super) fn codecs_error(&self) -> Option<String> {
+        self.settings.lock().unwrap().codecs_error.clone()
     }
 
     fn client_wants_backchannel(&self) -> bool {

@@ -32,6 +32,11 @@ impl OnvifBackchannelMediaFactory {
     pub fn talk(&self, external_output: bool) -> Arc<Talk> {
         self.imp().talk(external_output)
     }
+
+    /// Why the last value set on `codecs` was refused (the old list was kept).
+    pub fn codecs_error(&self) -> Option<String> {
+        self.imp().codecs_error()
+    }
 }
 
 /// Values of the `talk-policy` property.

@@ -287,6 +287,10 @@ impl BinImpl for OnvifBackchannelSrc {}
 
 impl OnvifBackchannelSrc {
     fn start(&self) -> Result<(), gst::StateChangeError> {
+        if let Some(err) = self.factory.codecs_error() {
+            gst::element_imp_error!(self, gst::ResourceError::Settings, ("{}", err));
+            return Err(gst::StateChangeError);
+        }
         let settings = self.settings.lock().unwrap();
         let talk = self.factory.talk(true);
         let weak = self.obj().downgrade();
@@ -349,7 +353,7 @@ impl OnvifBackchannelSrc {
             gst::element_imp_error!(
                 self,
                 gst::ResourceError::Settings,
-                ["The server has no mount points"]
+                ("The server has no mount points")
             );
             return Err(gst::StateChangeError);
         };

@@ -1,5 +1,5 @@
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use gst::glib;
 use gst::prelude::*;
@@ -27,7 +27,8 @@ struct Setup {
 
 #[derive(Default)]
 pub struct BackchannelReceiver {
-    setup: Mutex<Option<Setup>>,
+    /// Set once, right after construction.
+    setup: OnceLock<Setup>,
     playing: AtomicBool,
     left: AtomicBool,
     sinkpad: Mutex<Option<gst::GhostPad>>,
@@ -82,7 +83,7 @@ impl BackchannelReceiver {
             "talker {talker}: back channel for {}",
             codecs.names()
         );
-        *self.setup.lock().unwrap() = Some(Setup {
+        let _ = self.setup.set(Setup {
             codecs,
             caps,
             talk,
@@ -92,25 +93,21 @@ impl BackchannelReceiver {
 
     pub(super) fn codecs(&self) -> CodecList {
         self.setup
-            .lock()
-            .unwrap()
-            .as_ref()
+            .get()
             .map(|s| s.codecs.clone())
             .unwrap_or_default()
     }
 
-    fn with_setup<T>(&self, f: impl FnOnce(&Setup) -> T) -> Option<T> {
-        self.setup.lock().unwrap().as_ref().map(f)
-    }
-
     fn sink_query(&self, pad: &gst::GhostPad, query: &mut gst::QueryRef) -> bool {
         if let gst::QueryViewMut::Caps(q) = query.view_mut() {
-            let Some(caps) = self.with_setup(|s| s.caps.clone()) else {
+            let Some(setup) = self.setup.get() else {
                 return false;
             };
             let caps = match q.filter() {
-                Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
-                None => caps,
+                Some(filter) => {
+                    filter.intersect_with_mode(&setup.caps, gst::CapsIntersectMode::First)
+                }
+                None => setup.caps.clone(),
             };
             q.set_result(&caps);
             return true;
@@ -133,9 +130,14 @@ impl BackchannelReceiver {
         if self.left.swap(true, Ordering::SeqCst) {
             return;
         }
-        if let Some((talk, talker)) = self.with_setup(|s| (s.talk.clone(), s.talker)) {
-            gst::debug!(CAT, imp = self, "talker {talker}: back channel closed");
-            talk.leave(talker);
+        if let Some(setup) = self.setup.get() {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "talker {}: back channel closed",
+                setup.talker
+            );
+            setup.talk.leave(setup.talker);
         }
     }
 
@@ -152,7 +154,6 @@ impl BackchannelReceiver {
         // Connected "after" so that gst-rtsp-server's own handler has linked
         // the first pad to our sink pad when this runs.
         rtpbin.connect("pad-added", true, move |args| {
-            let rtpbin = args[0].get::<gst::Element>().unwrap();
             let pad = args[1].get::<gst::Pad>().unwrap();
             let obj = weak.upgrade()?;
             let imp = obj.imp();
@@ -160,7 +161,7 @@ impl BackchannelReceiver {
             if name == sink_name.as_str() {
                 imp.guard_sink_pad(&pad);
             } else if let Some(rest) = name.strip_prefix(src_prefix.as_str()) {
-                imp.decode_pad(&rtpbin, &pad, rest);
+                imp.decode_pad(&pad, rest);
             }
             None
         });
@@ -179,20 +180,35 @@ impl BackchannelReceiver {
                 let imp = obj.imp();
                 // Rejected packets are taken out of the probe info and reported as
                 // handled: the sender sees success and nothing else touches them.
-                let keep = match info.buffer() {
-                    Some(buffer) => imp.admit(buffer),
-                    None => match info.buffer_list() {
-                        Some(list) => list.iter().all(|b| imp.admit(b)),
-                        None => true,
-                    },
-                };
-                if keep {
-                    gst::PadProbeReturn::Ok
-                } else {
+                if let Some(buffer) = info.buffer() {
+                    if imp.admit(buffer) {
+                        return gst::PadProbeReturn::Ok;
+                    }
                     drop(info.take_buffer());
-                    drop(info.take_buffer_list());
-                    gst::PadProbeReturn::Handled
+                    return gst::PadProbeReturn::Handled;
                 }
+                let Some(list) = info.buffer_list() else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                let verdicts: Vec<bool> = list.iter().map(|b| imp.admit(b)).collect();
+                if verdicts.iter().all(|v| *v) {
+                    return gst::PadProbeReturn::Ok;
+                }
+                let list = info.take_buffer_list().unwrap();
+                let mut kept = gst::BufferList::new();
+                {
+                    let kept = kept.get_mut().unwrap();
+                    for (buffer, admitted) in list.iter_owned().zip(verdicts) {
+                        if admitted {
+                            kept.add(buffer);
+                        }
+                    }
+                }
+                if kept.is_empty() {
+                    return gst::PadProbeReturn::Handled;
+                }
+                info.data = Some(gst::PadProbeData::BufferList(kept));
+                gst::PadProbeReturn::Ok
             },
         );
     }
@@ -218,16 +234,10 @@ impl BackchannelReceiver {
             );
             return false;
         }
-        let Some((known, talk, talker)) = self.with_setup(|s| {
-            (
-                s.codecs.by_pt(header.payload_type).is_some(),
-                s.talk.clone(),
-                s.talker,
-            )
-        }) else {
+        let Some(setup) = self.setup.get() else {
             return false;
         };
-        if !known {
+        if setup.codecs.by_pt(header.payload_type).is_none() {
             gst::debug!(
                 CAT,
                 imp = self,
@@ -245,21 +255,20 @@ impl BackchannelReceiver {
             header.sequence,
             header.payload_len
         );
-        talk.offer(talker) == Verdict::Play
+        setup.talk.offer(setup.talker) == Verdict::Play
     }
 
     /// rtpbin has a new pad for one SSRC and payload type: decode it.
     /// `ids` is the `<ssrc>_<pt>` tail of the pad name.
-    fn decode_pad(&self, rtpbin: &gst::Element, pad: &gst::Pad, ids: &str) {
+    fn decode_pad(&self, pad: &gst::Pad, ids: &str) {
         let Some(pt) = ids.rsplit('_').next().and_then(|pt| pt.parse::<u8>().ok()) else {
             return;
         };
-        let Some((codec, talk, talker)) =
-            self.with_setup(|s| (s.codecs.by_pt(pt).copied(), s.talk.clone(), s.talker))
-        else {
+        let Some(setup) = self.setup.get() else {
             return;
         };
-        let Some(codec) = codec else {
+        let (talk, talker) = (setup.talk.clone(), setup.talker);
+        let Some(codec) = setup.codecs.by_pt(pt).copied() else {
             gst::debug!(
                 CAT,
                 imp = self,
@@ -305,7 +314,6 @@ impl BackchannelReceiver {
             let _ = self.obj().remove(&chain);
             let _ = chain.set_state(gst::State::Null);
         }
-        let _ = rtpbin;
     }
 
     /// depayloader ! decoder ! audioconvert ! audioresample ! appsink, in a bin.
