@@ -24,7 +24,7 @@ fn talker(server: &TestServer, require_everywhere: bool) -> RtspClient {
 }
 
 fn send_tone(c: &mut RtspClient, sender: &mut PcmuSender, freq: f64, ms: u64) {
-    for _ in 0..ms / 20 {
+    for _ in 0..ms / sender.packet_ms {
         let p = sender.next(freq);
         c.send_interleaved(2, &p);
     }
@@ -192,6 +192,14 @@ fn exclusive_first_talker_holds_the_floor_then_the_second_gets_it() {
     assert!(capture.wait_for(mark, CAPTURE_RATE as usize, Duration::from_secs(5)));
     let first = capture.since(mark);
     assert_tone(&first, 440.0, 500);
+    let (a_power, b_power) = (
+        common::audio::power_at(&first, CAPTURE_RATE, 440.0),
+        common::audio::power_at(&first, CAPTURE_RATE, 1000.0),
+    );
+    assert!(
+        b_power * 100.0 < a_power,
+        "B was heard while A held the floor: {b_power} vs {a_power}"
+    );
     // A leaves (socket closed, no TEARDOWN): B takes the floor at once.
     a.shutdown();
     let mark = capture.mark();
@@ -203,4 +211,47 @@ fn exclusive_first_talker_holds_the_floor_then_the_second_gets_it() {
     assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3 / 2, Duration::from_secs(5)));
     // 1200 ms sent; the floor moves when the server has noticed A is gone.
     assert_tone(&capture.since(mark), 1000.0, 800);
+}
+
+#[test]
+fn big_packets_with_marker_bits_are_fine() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
+    let mut c = talker(&server, true);
+    let capture = server.capture();
+    assert_eq!(c.play(true).status, 200);
+    let _drain = c.drain_in_background();
+    let mark = capture.mark();
+    // 160 ms (1280 bytes) per packet, marker bit set on each.
+    let mut sender = PcmuSender::with_packet_ms(77, 160);
+    send_tone(&mut c, &mut sender, 440.0, 960);
+    send_tone(&mut c, &mut sender, 0.0, 320);
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3 / 2, Duration::from_secs(5)));
+    assert_tone(&capture.since(mark), 440.0, 900);
+}
+
+#[test]
+fn tone_over_udp_comes_out() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
+    let mut c = RtspClient::connect(server.port);
+    let r = c.describe(Some(BACKCHANNEL));
+    let (_, control, _) = backchannel_section(&r.body).unwrap();
+    let (rtp, _rtcp, transport) = common::rtsp::udp_pair();
+    let r = c.setup(&control, &transport, true);
+    assert_eq!(r.status, 200, "{r:?}");
+    let server_port = common::rtsp::server_rtp_port(r.header("transport").unwrap());
+    let capture = server.capture();
+    assert_eq!(c.play(true).status, 200);
+    let mark = capture.mark();
+    let mut sender = PcmuSender::new(0x5150);
+    for _ in 0..50 {
+        let p = sender.next(440.0);
+        rtp.send_to(&p, ("127.0.0.1", server_port)).unwrap();
+    }
+    for _ in 0..10 {
+        let p = sender.next(0.0);
+        rtp.send_to(&p, ("127.0.0.1", server_port)).unwrap();
+    }
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3 / 2, Duration::from_secs(5)));
+    assert_tone(&capture.since(mark), 440.0, 900);
+    assert_eq!(c.teardown().status, 200);
 }

@@ -34,6 +34,11 @@ fn goertzel_power(samples: &[f32], rate: u32, freq: f64) -> f64 {
     s1 * s1 + s2 * s2 - coeff * s1 * s2
 }
 
+/// Relative power of `freq` in `samples` (Goertzel), for comparing tones.
+pub fn power_at(samples: &[f32], rate: u32, freq: f64) -> f64 {
+    goertzel_power(samples, rate, freq) / samples.len().max(1) as f64
+}
+
 /// The strongest frequency between 50 Hz and 4 kHz, to 1 Hz.
 pub fn dominant_frequency(samples: &[f32], rate: u32) -> f64 {
     // At most one second is enough for 1 Hz resolution.

@@ -225,45 +225,55 @@ pub fn rtp_packet(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u
 pub struct PcmuSender {
     pub pt: u8,
     pub ssrc: u32,
+    pub packet_ms: u64,
     seq: u16,
     ts: u32,
     phase: usize,
-    start: std::time::Instant,
+    /// Time of the first packet; the others follow in real time.
+    start: Option<std::time::Instant>,
     sent_ms: u64,
 }
 
 impl PcmuSender {
     pub fn new(ssrc: u32) -> Self {
+        Self::with_packet_ms(ssrc, 20)
+    }
+
+    /// Packets of `packet_ms` of audio each (some clients bundle 160 ms).
+    pub fn with_packet_ms(ssrc: u32, packet_ms: u64) -> Self {
         PcmuSender {
             pt: 0,
             ssrc,
+            packet_ms,
             seq: 1,
             ts: 0,
             phase: 0,
-            start: std::time::Instant::now(),
+            start: None,
             sent_ms: 0,
         }
     }
 
-    /// Builds the next 20 ms packet of `freq` (0: silence), waiting for its send time
+    /// Builds the next packet of `freq` (0: silence), waiting for its send time
     /// so that the server sees a real-time talker.
     pub fn next(&mut self, freq: f64) -> Vec<u8> {
-        let due = self.start + Duration::from_millis(self.sent_ms);
+        let start = *self.start.get_or_insert_with(std::time::Instant::now);
+        let due = start + Duration::from_millis(self.sent_ms);
         let now = std::time::Instant::now();
         if due > now {
             std::thread::sleep(due - now); // pacing a real-time sender, not waiting for a result
         }
+        let n = (self.packet_ms * 8) as usize;
         let samples = if freq > 0.0 {
-            super::audio::tone(freq, 8000, 0.5, 160, self.phase)
+            super::audio::tone(freq, 8000, 0.5, n, self.phase)
         } else {
-            vec![0.0; 160]
+            vec![0.0; n]
         };
-        self.phase += 160;
+        self.phase += n;
         let payload: Vec<u8> = samples.iter().map(|s| super::audio::mulaw(*s)).collect();
         let p = rtp_packet(self.pt, self.seq, self.ts, self.ssrc, &payload);
         self.seq = self.seq.wrapping_add(1);
-        self.ts = self.ts.wrapping_add(160);
-        self.sent_ms += 20;
+        self.ts = self.ts.wrapping_add(n as u32);
+        self.sent_ms += self.packet_ms;
         p
     }
 }
@@ -280,4 +290,14 @@ pub fn udp_pair() -> (UdpSocket, UdpSocket, String) {
             }
         }
     }
+}
+
+/// `server_port=a-b` of a Transport reply: the server's RTP port.
+pub fn server_rtp_port(transport: &str) -> u16 {
+    transport
+        .split(';')
+        .find_map(|p| p.strip_prefix("server_port="))
+        .and_then(|ports| ports.split('-').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no server_port in {transport}"))
 }
