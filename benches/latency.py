@@ -579,7 +579,13 @@ def main():
     parser.add_argument("--only", choices=("upstream", "ours"))
     parser.add_argument("--plugin-dir", default=None,
                         help="directory holding " + PLUGIN_FILE)
+    parser.add_argument("--lead-in-ms", type=int, default=1000,
+                        help="silence sent before the tone (0: the tone starts "
+                             "the talk, so stream set-up counts too)")
     args = parser.parse_args()
+    global SILENCE_SECONDS
+    SILENCE_SECONDS = args.lead_in_ms / 1000
+    print(f"lead-in: {args.lead_in_ms} ms of silence before the tone", flush=True)
 
     Gst.init(None)
     payloads = make_payloads()

@@ -5,6 +5,7 @@ mod common;
 use common::rtsp::{backchannel_section, RtspClient, BACKCHANNEL};
 use common::TestServer;
 use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
 
 #[test]
 fn describe_with_require_offers_one_sendonly_track_with_every_codec() {
@@ -56,4 +57,11 @@ fn unknown_require_tag_is_551() {
     let r = c.describe(Some("com.example.teleport"));
     assert_eq!(r.status, 551);
     assert_eq!(r.header("unsupported"), Some("com.example.teleport"));
+}
+
+#[test]
+fn receive_latency_defaults_to_20_ms() {
+    // The jitter buffer holds each new talker's first packet this long.
+    let server = TestServer::start(&[]);
+    assert_eq!(server.factory.latency(), 20);
 }

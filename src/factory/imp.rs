@@ -20,10 +20,11 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// Receive jitter buffer latency (ms). gst-rtsp-server's default of 200 ms
-/// delays every packet by that much; the output's own queue already absorbs
-/// network jitter, so the jitter buffer only has to reorder.
-pub const DEFAULT_LATENCY_MS: u32 = 40;
+/// Receive jitter buffer latency (ms). The jitter buffer holds the first
+/// packet of every new stream that long, and with gst-rtsp-server's default
+/// of 200 ms a talker's first words arrive 200 ms late; the output's own
+/// queue absorbs network jitter, so the jitter buffer only has to reorder.
+pub const DEFAULT_LATENCY_MS: u32 = 20;
 
 pub const DEFAULT_OUTPUT: &str = "audioconvert ! audioresample ! autoaudiosink";
 
@@ -182,8 +183,9 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
 
     fn constructed(&self) {
         self.parent_constructed();
-        self.obj()
-            .set_media_gtype(OnvifBackchannelMedia::static_type());
+        let obj = self.obj();
+        obj.set_media_gtype(OnvifBackchannelMedia::static_type());
+        obj.set_latency(DEFAULT_LATENCY_MS);
     }
 }
 
