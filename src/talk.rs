@@ -54,6 +54,22 @@ struct State {
     mixer: TalkMixer,
 }
 
+impl State {
+    /// Applies floor changes to the mixer (a talker that lost the floor has
+    /// nothing left to play) and returns each event's talker counters.
+    fn settle(&mut self, events: &[FloorEvent]) -> Vec<TalkerStats> {
+        for e in events {
+            if let FloorEvent::Stopped(t) = e {
+                self.mixer.remove(*t);
+            }
+        }
+        events
+            .iter()
+            .map(|e| self.floor.stats(event_talker(e)))
+            .collect()
+    }
+}
+
 pub struct Talk {
     state: Mutex<State>,
     epoch: Instant,
@@ -94,15 +110,7 @@ impl Talk {
         let (verdict, events, stats) = {
             let mut state = self.state.lock().unwrap();
             let (verdict, events) = state.floor.offer(talker, now);
-            let stats: Vec<_> = events
-                .iter()
-                .map(|e| state.floor.stats(event_talker(e)))
-                .collect();
-            for e in &events {
-                if let FloorEvent::Stopped(t) = e {
-                    state.mixer.remove(*t);
-                }
-            }
+            let stats = state.settle(&events);
             (verdict, events, stats)
         };
         self.report(&events, &stats);
@@ -132,15 +140,7 @@ impl Talk {
         let (heard, events, stats) = {
             let mut state = self.state.lock().unwrap();
             let events = state.floor.expire(now);
-            let stats: Vec<_> = events
-                .iter()
-                .map(|e| state.floor.stats(event_talker(e)))
-                .collect();
-            for e in &events {
-                if let FloorEvent::Stopped(t) = e {
-                    state.mixer.remove(*t);
-                }
-            }
+            let stats = state.settle(&events);
             (state.mixer.pull(out), events, stats)
         };
         self.report(&events, &stats);

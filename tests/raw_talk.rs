@@ -23,6 +23,16 @@ fn talker(server: &TestServer, require_everywhere: bool) -> RtspClient {
     c
 }
 
+/// A talker that has sent PLAY, with the server's output captured. What
+/// the server sends back is read and dropped in the background.
+fn playing_talker(server: &TestServer, require_everywhere: bool) -> (RtspClient, common::Capture) {
+    let mut c = talker(server, require_everywhere);
+    let capture = server.capture();
+    assert_eq!(c.play(require_everywhere).status, 200);
+    c.drain_in_background();
+    (c, capture)
+}
+
 fn send_tone(c: &mut RtspClient, sender: &mut PcmuSender, freq: f64, ms: u64) {
     for _ in 0..ms / sender.packet_ms {
         let p = sender.next(freq);
@@ -70,10 +80,7 @@ fn tone_over_tcp_comes_out_and_data_before_play_is_dropped() {
 #[test]
 fn require_only_on_describe_works() {
     let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
-    let mut c = talker(&server, false);
-    let capture = server.capture();
-    assert_eq!(c.play(false).status, 200);
-    let _drain = c.drain_in_background();
+    let (mut c, capture) = playing_talker(&server, false);
     let mark = capture.mark();
     let mut sender = PcmuSender::new(7);
     send_tone(&mut c, &mut sender, 440.0, 600);
@@ -106,10 +113,7 @@ fn alaw(sample: f32) -> u8 {
 #[test]
 fn payload_type_and_ssrc_switches_keep_being_heard() {
     let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
-    let mut c = talker(&server, true);
-    let capture = server.capture();
-    assert_eq!(c.play(true).status, 200);
-    let _drain = c.drain_in_background();
+    let (mut c, capture) = playing_talker(&server, true);
     let mark = capture.mark();
     // 400 ms PCMU at 440 Hz, then the same SSRC switches to PCMA (pt 8).
     let mut sender = PcmuSender::new(0xaaaa);
@@ -134,10 +138,7 @@ fn payload_type_and_ssrc_switches_keep_being_heard() {
 #[test]
 fn unadvertised_payload_types_and_garbage_are_dropped() {
     let server = TestServer::start(&[("output", CAPTURE_OUTPUT), ("codecs", "PCMU")]);
-    let mut c = talker(&server, true);
-    let capture = server.capture();
-    assert_eq!(c.play(true).status, 200);
-    let _drain = c.drain_in_background();
+    let (mut c, capture) = playing_talker(&server, true);
     let mark = capture.mark();
     let mut sender = PcmuSender::new(5);
     for i in 0..30 {
@@ -216,10 +217,7 @@ fn exclusive_first_talker_holds_the_floor_then_the_second_gets_it() {
 #[test]
 fn big_packets_with_marker_bits_are_fine() {
     let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
-    let mut c = talker(&server, true);
-    let capture = server.capture();
-    assert_eq!(c.play(true).status, 200);
-    let _drain = c.drain_in_background();
+    let (mut c, capture) = playing_talker(&server, true);
     let mark = capture.mark();
     // 160 ms (1280 bytes) per packet, marker bit set on each.
     let mut sender = PcmuSender::with_packet_ms(77, 160);
