@@ -56,6 +56,7 @@ TONE_AMPLITUDE = 24000
 LOUD_THRESHOLD = 8000
 DETECT_TIMEOUT = 2.0  # seconds after the loud start before a trial fails
 RTSP_TIMEOUT = 5.0  # seconds to wait for any RTSP response
+QUIET_SECONDS = 0.5  # no RTP sent for this long before TEARDOWN
 
 FORWARD_LAUNCH = (
     "( audiotestsrc is-live=true wave=silence ! mulawenc "
@@ -321,73 +322,94 @@ def interleaved_channel(transport):
 # --------------------------------------------------------------------------
 
 
+def start_session(client):
+    """OPTIONS/DESCRIBE/SETUP/PLAY; return the back channel's RTP channel."""
+    client.request("OPTIONS", client.url)
+    _, headers, sdp = client.request("DESCRIBE", client.url,
+                                     {"Accept": "application/sdp"})
+    base = headers.get("content-base", client.url + "/")
+    # Forward tracks are set up too (first): otherwise upstream's unused
+    # payloader can stop with "not-linked" and take the whole media down.
+    tracks = sorted(sdp_tracks(sdp, base), key=lambda track: track[1])
+    channel = None
+    for index, (control, backchannel) in enumerate(tracks):
+        _, headers, _ = client.request(
+            "SETUP", control,
+            {"Transport": "RTP/AVP/TCP;unicast;"
+                          f"interleaved={2 * index}-{2 * index + 1}"})
+        client.session = headers["session"].split(";")[0]
+        if backchannel:
+            channel = interleaved_channel(headers.get("transport", ""))
+    client.request("PLAY", client.url)
+    return channel
+
+
+def stream_and_measure(client, channel, detector, payloads):
+    """Send silence, then the tone, in real time; return latency in s or None.
+
+    Sending stops as soon as the loud audio is detected at the UDP socket or
+    DETECT_TIMEOUT after the first loud packet was written.
+    """
+    silence, tone = payloads
+    detector.drain()
+    armed_at = []
+    deadline = [time.monotonic() + SILENCE_SECONDS + DETECT_TIMEOUT + 1.0]
+    rx_thread, found, received = detector.start(armed_at, deadline)
+
+    ssrc = random.getrandbits(32)
+    seq = random.getrandbits(16)
+    rtp_ts = random.getrandbits(32)
+    silence_packets = round(SILENCE_SECONDS / PACKET_SECONDS)
+    tone_packets = round(TONE_SECONDS / PACKET_SECONDS)
+    start = time.monotonic()
+    loud_sent = None
+    n = 0
+    while not found.is_set():
+        if loud_sent is not None and time.monotonic() > loud_sent + DETECT_TIMEOUT:
+            break
+        is_tone = silence_packets <= n < silence_packets + tone_packets
+        marker = 0x80 if n == 0 else 0
+        packet = struct.pack("!BBHII", 0x80, marker, seq & 0xFFFF,
+                             rtp_ts & 0xFFFFFFFF, ssrc)
+        packet += tone if is_tone else silence
+        if is_tone and loud_sent is None:
+            armed_at.append(time.monotonic())
+            client.send_interleaved(channel, packet)
+            loud_sent = time.monotonic()
+            deadline[0] = loud_sent + DETECT_TIMEOUT
+        else:
+            client.send_interleaved(channel, packet)
+        seq += 1
+        rtp_ts += PACKET_SAMPLES
+        n += 1
+        due = start + n * PACKET_SECONDS
+        now = time.monotonic()
+        if due > now:
+            found.wait(due - now)
+
+    rx_thread.join(timeout=DETECT_TIMEOUT + 1.0)
+    if received and loud_sent is not None:
+        return received[0] - loud_sent
+    return None
+
+
 def run_trial(rtsp_port, detector, payloads):
     """Run one connect/stream/teardown cycle; return latency in s or None."""
-    silence, tone = payloads
     client = RtspClient(rtsp_port)
     try:
-        client.request("OPTIONS", client.url)
-        _, headers, sdp = client.request("DESCRIBE", client.url,
-                                         {"Accept": "application/sdp"})
-        base = headers.get("content-base", client.url + "/")
-        # Forward tracks are set up too (first): upstream errors out with
-        # "not-linked" when the payloader of an unused track is left dangling.
-        tracks = sorted(sdp_tracks(sdp, base), key=lambda track: track[1])
-        for index, (control, backchannel) in enumerate(tracks):
-            _, headers, _ = client.request(
-                "SETUP", control,
-                {"Transport": "RTP/AVP/TCP;unicast;"
-                              f"interleaved={2 * index}-{2 * index + 1}"})
-            client.session = headers["session"].split(";")[0]
-            if backchannel:
-                channel = interleaved_channel(headers.get("transport", ""))
-        client.request("PLAY", client.url)
-
-        detector.drain()
-        armed_at = []
-        deadline = [time.monotonic() + SILENCE_SECONDS + DETECT_TIMEOUT + 1.0]
-        rx_thread, found, received = detector.start(armed_at, deadline)
-
-        ssrc = random.getrandbits(32)
-        seq = random.getrandbits(16)
-        rtp_ts = random.getrandbits(32)
-        silence_packets = round(SILENCE_SECONDS / PACKET_SECONDS)
-        tone_packets = round(TONE_SECONDS / PACKET_SECONDS)
-        start = time.monotonic()
-        loud_sent = None
-        n = 0
-        while True:
-            due = start + n * PACKET_SECONDS
-            now = time.monotonic()
-            if due > now:
-                time.sleep(due - now)
-            if found.is_set():
-                break
-            if loud_sent is not None and time.monotonic() > loud_sent + DETECT_TIMEOUT:
-                break
-            is_tone = silence_packets <= n < silence_packets + tone_packets
-            marker = 0x80 if n == 0 else 0
-            header = struct.pack("!BBHII", 0x80, marker, seq & 0xFFFF,
-                                 rtp_ts & 0xFFFFFFFF, ssrc)
-            if is_tone and loud_sent is None:
-                armed_at.append(time.monotonic())
-                client.send_interleaved(channel, header + tone)
-                loud_sent = time.monotonic()
-                deadline[0] = loud_sent + DETECT_TIMEOUT
-            else:
-                client.send_interleaved(channel, header + (tone if is_tone else silence))
-            seq += 1
-            rtp_ts += PACKET_SAMPLES
-            n += 1
-
-        rx_thread.join(timeout=DETECT_TIMEOUT + 1.0)
+        channel = start_session(client)
+        if channel is None:
+            raise RtspError("back channel SETUP returned no interleaved channel")
+        latency = stream_and_measure(client, channel, detector, payloads)
+        # Let the server's back-channel pipeline run dry before TEARDOWN:
+        # upstream gst-rtsp-server 1.22 can deadlock when a TEARDOWN arrives
+        # while back-channel buffers are still flowing into the sink.
+        time.sleep(QUIET_SECONDS)
         try:
             client.request("TEARDOWN", client.url)
         except (RtspError, OSError):
             pass
-        if received and loud_sent is not None:
-            return received[0] - loud_sent
-        return None
+        return latency
     finally:
         client.close()
 

@@ -138,3 +138,48 @@ fn unknown_codec_is_a_clear_error() {
     assert!(text.contains("unknown codec 'MP3'"), "{text}");
     pipeline.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn mounts_on_an_application_server() {
+    use gst_rtsp_server::prelude::*;
+    common::init();
+    let server = gst_rtsp_server::RTSPOnvifServer::new();
+    server.set_address("127.0.0.1");
+    server.set_service("0");
+    let ctx = glib::MainContext::new();
+    let main_loop = glib::MainLoop::new(Some(&ctx), false);
+    server.attach(Some(&ctx)).unwrap();
+    let port = server.bound_port() as u16;
+    let thread = {
+        let main_loop = main_loop.clone();
+        std::thread::spawn(move || ctx.with_thread_default(|| main_loop.run()).unwrap())
+    };
+
+    let src = gst::ElementFactory::make("onvifbackchannelsrc")
+        .property("server", &server)
+        .property("mount-point", "/talk")
+        .property("codecs", "PCMA")
+        .property("launch", FORWARD_LAUNCH)
+        .build()
+        .unwrap();
+    let pipeline = gst::Pipeline::new();
+    let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+    pipeline.add_many([&src, &sink]).unwrap();
+    src.link(&sink).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+
+    let mut c = RtspClient::connect(port);
+    c.url = format!("rtsp://127.0.0.1:{port}/talk");
+    let r = c.describe(Some(BACKCHANNEL));
+    assert_eq!(r.status, 200);
+    let (formats, _, _) = backchannel_section(&r.body).unwrap();
+    assert_eq!(formats, vec!["8"]);
+
+    // Stopping the element removes its mount; the application's server stays.
+    pipeline.set_state(gst::State::Null).unwrap();
+    let mut c = RtspClient::connect(port);
+    c.url = format!("rtsp://127.0.0.1:{port}/talk");
+    assert_eq!(c.describe(Some(BACKCHANNEL)).status, 404);
+    main_loop.quit();
+    thread.join().unwrap();
+}

@@ -43,3 +43,25 @@ fn missing_device_is_reported_once_and_rtsp_keeps_serving() {
     }
     assert_eq!(errors.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn one_output_pipeline_serves_every_session_and_outlives_them() {
+    let server = TestServer::start(&[]);
+    let mut pipelines = Vec::new();
+    for _ in 0..3 {
+        let mut c = RtspClient::connect(server.port);
+        let r = c.describe(Some(BACKCHANNEL));
+        let (_, control, _) = backchannel_section(&r.body).unwrap();
+        assert_eq!(c.setup_tcp(&control, 0, true).status, 200);
+        assert_eq!(c.play(true).status, 200);
+        pipelines.push(
+            server
+                .factory
+                .property::<Option<gst::Pipeline>>("output-pipeline")
+                .unwrap(),
+        );
+        assert_eq!(c.teardown().status, 200);
+    }
+    assert!(pipelines.iter().all(|p| p == &pipelines[0]));
+    assert_eq!(pipelines[0].current_state(), gst::State::Playing);
+}
