@@ -253,3 +253,29 @@ fn tone_over_udp_comes_out() {
     assert_tone(&capture.since(mark), 440.0, 900);
     assert_eq!(c.teardown().status, 200);
 }
+
+#[test]
+fn exclusive_floor_is_released_after_the_holder_goes_quiet() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
+    let (mut a, capture) = playing_talker(&server, true);
+    let (mut b, _) = playing_talker(&server, true);
+    let mut sa = PcmuSender::new(10);
+    let mut sb = PcmuSender::new(11);
+    send_tone(&mut a, &mut sa, 440.0, 200);
+    // A stays connected but sends nothing; B talks all along. Within the
+    // release time (1 s) B is dropped, after it B is heard.
+    let mark = capture.mark();
+    send_tone(&mut b, &mut sb, 1000.0, 2200);
+    send_tone(&mut b, &mut sb, 0.0, 200);
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 5 / 2, Duration::from_secs(5)));
+    let out = capture.since(mark);
+    let loud_ms = loud_samples(&out, CAPTURE_RATE, 0.05) as u64 * 1000 / CAPTURE_RATE as u64;
+    // A's 200 ms tail, then B's last ~1.2 s; not B's first second.
+    assert!((1100..=1700).contains(&loud_ms), "{loud_ms} ms of audio");
+    let late = &out[out.len() / 2..];
+    assert!(
+        (dominant_frequency(&loud_part(late, CAPTURE_RATE, 0.05), CAPTURE_RATE) - 1000.0).abs()
+            <= 10.0
+    );
+    drop(a);
+}

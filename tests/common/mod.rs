@@ -26,6 +26,7 @@ pub struct TestServer {
     server: gst_rtsp_server::RTSPOnvifServer,
     main_loop: glib::MainLoop,
     thread: Option<std::thread::JoinHandle<()>>,
+    capture: std::sync::OnceLock<Capture>,
 }
 
 /// Forward streams of the tests: a quiet tone, cheap to encode.
@@ -71,6 +72,7 @@ impl TestServer {
             server,
             main_loop,
             thread: Some(thread),
+            capture: std::sync::OnceLock::new(),
         }
     }
 
@@ -82,6 +84,10 @@ impl TestServer {
     /// created with `output` = [`CAPTURE_OUTPUT`] and a client must have
     /// asked for the back channel already (the output starts then).
     pub fn capture(&self) -> Capture {
+        self.capture.get_or_init(|| self.attach_capture()).clone()
+    }
+
+    fn attach_capture(&self) -> Capture {
         let pipeline: gst::Pipeline = self
             .factory
             .property::<Option<gst::Pipeline>>("output-pipeline")
