@@ -29,7 +29,8 @@ echo "==> cargo test --release --all-targets"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo_rc=0
-cargo test --release --all-targets --no-fail-fast 2>&1 | tee "$log" || cargo_rc=$?
+# A hung test must fail CI, not stall it.
+timeout 1500 cargo test --release --all-targets --no-fail-fast 2>&1 | tee "$log" || cargo_rc=$?
 ((cargo_rc == 0)) || failures=$((failures + 1))
 
 # Counts from cargo's "test result:" lines; only trusted if every test binary

@@ -180,6 +180,7 @@ fn mounts_on_an_application_server() {
     let mut c = RtspClient::connect(port);
     c.url = format!("rtsp://127.0.0.1:{port}/talk");
     assert_eq!(c.describe(Some(BACKCHANNEL)).status, 404);
-    main_loop.quit();
+    let quit = main_loop.clone();
+    main_loop.context().invoke(move || quit.quit());
     thread.join().unwrap();
 }

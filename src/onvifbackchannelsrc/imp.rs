@@ -392,7 +392,8 @@ impl OnvifBackchannelSrc {
             state
                 .server
                 .client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
-            main_loop.quit();
+            // Quit from inside the loop: a quit() before run() started is lost.
+            ctx.invoke(move || main_loop.quit());
             let _ = thread.join();
         }
         gst::info!(CAT, imp = self, "stopped serving {}", state.mount_point);

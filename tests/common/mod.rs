@@ -103,7 +103,9 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.main_loop.quit();
+        // Quit from inside the loop: a quit() before run() started is lost.
+        let main_loop = self.main_loop.clone();
+        self.main_loop.context().invoke(move || main_loop.quit());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
