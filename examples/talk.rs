@@ -1,0 +1,256 @@
+//! A talk-back client: sends a tone (or a WAV file) to an RTSP server's ONVIF
+//! back channel with GStreamer's rtspsrc, the way a VMS operator would talk
+//! to a camera.
+//!
+//! ```text
+//! cargo run --release --example talk -- rtsp://127.0.0.1:8554/stream
+//! cargo run --release --example talk -- rtsp://cam/stream --codec PCMA --file hello.wav
+//! ```
+//!
+//! Options: `--codec PCMU|PCMA|G722|OPUS|L16` (the server must offer it),
+//! `--seconds N` and `--freq HZ` for the tone, `--file F.wav` instead of a
+//! tone, `--tcp` to force RTP over the RTSP connection.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gst::prelude::*;
+
+struct Options {
+    url: String,
+    codec: String,
+    seconds: u32,
+    freq: f64,
+    file: Option<String>,
+    tcp: bool,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1);
+    let mut opts = Options {
+        url: String::new(),
+        codec: "PCMU".into(),
+        seconds: 3,
+        freq: 440.0,
+        file: None,
+        tcp: false,
+    };
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--codec" => opts.codec = value("--codec")?.to_ascii_uppercase(),
+            "--seconds" => {
+                opts.seconds = value("--seconds")?
+                    .parse()
+                    .map_err(|e| format!("--seconds: {e}"))?
+            }
+            "--freq" => {
+                opts.freq = value("--freq")?
+                    .parse()
+                    .map_err(|e| format!("--freq: {e}"))?
+            }
+            "--file" => opts.file = Some(value("--file")?),
+            "--tcp" => opts.tcp = true,
+            url if !url.starts_with("--") && opts.url.is_empty() => opts.url = url.into(),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if opts.url.is_empty() {
+        return Err(
+            "usage: talk RTSP-URL [--codec C] [--seconds N] [--freq HZ] [--file F.wav] [--tcp]"
+                .into(),
+        );
+    }
+    Ok(opts)
+}
+
+/// Encoder, payloader and raw caps for a codec, and its rtpmap encoding name.
+fn encoder(codec: &str) -> Result<(&'static str, &'static str, &'static str), String> {
+    Ok(match codec {
+        "PCMU" => (
+            "audio/x-raw,rate=8000,channels=1",
+            "mulawenc ! rtppcmupay",
+            "PCMU",
+        ),
+        "PCMA" => (
+            "audio/x-raw,rate=8000,channels=1",
+            "alawenc ! rtppcmapay",
+            "PCMA",
+        ),
+        "G722" => (
+            "audio/x-raw,rate=16000,channels=1",
+            "avenc_g722 ! rtpg722pay",
+            "G722",
+        ),
+        "OPUS" => (
+            "audio/x-raw,rate=48000,channels=1",
+            "opusenc ! rtpopuspay",
+            "OPUS",
+        ),
+        "L16" => (
+            "audio/x-raw,format=S16BE,rate=16000,channels=1",
+            "rtpL16pay",
+            "L16",
+        ),
+        other => return Err(format!("codec {other} is not supported by this example")),
+    })
+}
+
+/// The payload type the server gave `encoding` on its sendonly track.
+fn offered_pt(sdp: &gst_sdp::SDPMessageRef, encoding: &str) -> Option<u32> {
+    let media = sdp
+        .medias()
+        .find(|m| m.attributes().any(|a| a.key() == "sendonly"))?;
+    let pts: Vec<String> = media.formats().map(str::to_string).collect();
+    pts.iter().find_map(|pt| {
+        let rtpmap = media
+            .attributes()
+            .filter(|a| a.key() == "rtpmap")
+            .find_map(|a| {
+                let v = a.value()?;
+                let (p, map) = v.split_once(' ')?;
+                (p == pt).then(|| map.to_string())
+            });
+        let name = rtpmap.as_deref().map(|m| m.split('/').next().unwrap_or(""));
+        let static_name = match pt.as_str() {
+            "0" => Some("PCMU"),
+            "8" => Some("PCMA"),
+            "9" => Some("G722"),
+            _ => None,
+        };
+        let name = name.or(static_name)?;
+        name.eq_ignore_ascii_case(encoding)
+            .then(|| pt.parse().ok())
+            .flatten()
+    })
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let opts = parse_args()?;
+    gst::init()?;
+    let (raw_caps, enc, encoding) = encoder(&opts.codec)?;
+
+    let client = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("rtspsrc")
+        .property("location", &opts.url)
+        .property_from_str("backchannel", "onvif")
+        .property("latency", 100u32)
+        .build()?;
+    if opts.tcp {
+        src.set_property_from_str("protocols", "tcp");
+    }
+    client.add(&src)?;
+
+    // The SDP tells which payload type the server gave our codec.
+    let pt: Arc<Mutex<Option<u32>>> = Arc::default();
+    let pt_slot = pt.clone();
+    src.connect("on-sdp", false, move |args| {
+        let sdp = args[1].get::<gst_sdp::SDPMessage>().ok()?;
+        *pt_slot.lock().unwrap() = offered_pt(&sdp, encoding);
+        None
+    });
+    let backchannel: Arc<Mutex<Option<u32>>> = Arc::default();
+    let bc = backchannel.clone();
+    src.connect("select-stream", false, move |args| {
+        let num = args[1].get::<u32>().unwrap();
+        let caps = args[2].get::<gst::Caps>().unwrap();
+        if caps.structure(0).is_some_and(|s| s.has_field("a-sendonly")) {
+            *bc.lock().unwrap() = Some(num);
+        }
+        Some(true.to_value())
+    });
+    // Forward streams are not played here; the first packet means PLAY was answered.
+    let (playing_tx, playing_rx) = mpsc::channel::<()>();
+    let playing_tx = Mutex::new(playing_tx);
+    let client_weak = client.downgrade();
+    src.connect_pad_added(move |_, pad| {
+        let Some(client) = client_weak.upgrade() else {
+            return;
+        };
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("async", false)
+            .build()
+            .unwrap();
+        client.add(&sink).unwrap();
+        sink.sync_state_with_parent().unwrap();
+        let _ = pad.link(&sink.static_pad("sink").unwrap());
+        let tx = playing_tx.lock().unwrap().clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let _ = tx.send(());
+            gst::PadProbeReturn::Remove
+        });
+    });
+    client.set_state(gst::State::Playing)?;
+    let bus = client.bus().unwrap();
+    loop {
+        if playing_rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+            break;
+        }
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(err) = msg.view() {
+                return Err(format!("{}: {}", opts.url, err.error()).into());
+            }
+        }
+    }
+    let Some(stream) = *backchannel.lock().unwrap() else {
+        return Err("the server offers no back channel (no sendonly track)".into());
+    };
+    let Some(pt) = *pt.lock().unwrap() else {
+        return Err(format!("the server's back channel does not offer {}", opts.codec).into());
+    };
+    println!(
+        "talking to {} with {} (payload type {pt})",
+        opts.url, opts.codec
+    );
+
+    // Not live and synchronised: packets leave in real time by their timestamps.
+    let source = match &opts.file {
+        Some(f) => format!("filesrc location=\"{f}\" ! wavparse ! audioconvert ! audioresample"),
+        None => format!(
+            "audiotestsrc freq={} volume=0.5 num-buffers={} samplesperbuffer=480 \
+             ! audio/x-raw,rate=48000,channels=1 ! audioconvert ! audioresample",
+            opts.freq,
+            opts.seconds * 100
+        ),
+    };
+    let sender = gst::parse::launch(&format!(
+        "{source} ! {raw_caps} ! {enc} pt={pt} max-ptime=20000000 ! appsink name=rtp sync=true"
+    ))?
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let appsink = sender
+        .by_name("rtp")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    // rtspsrc 1.22.0 takes the caller's reference of the sample (fixed in 1.22.1).
+    let leak_sample = gst::version() == (1, 22, 0, 0);
+    let src_weak = src.downgrade();
+    appsink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let src = src_weak.upgrade().ok_or(gst::FlowError::Flushing)?;
+                if leak_sample {
+                    std::mem::forget(sample.clone());
+                }
+                src.emit_by_name::<gst::FlowReturn>("push-backchannel-sample", &[&stream, &sample])
+                    .into_result()?;
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    sender.set_state(gst::State::Playing)?;
+    let msg = sender.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::NONE,
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    sender.set_state(gst::State::Null)?;
+    client.set_state(gst::State::Null)?;
+    if let Some(gst::MessageView::Error(err)) = msg.as_ref().map(|m| m.view()) {
+        return Err(format!("sending failed: {}", err.error()).into());
+    }
+    println!("done");
+    Ok(())
+}
