@@ -149,12 +149,20 @@ impl Talk {
 
     /// The back channel of `talker` is gone.
     pub fn leave(&self, talker: TalkerId) {
-        let (stats, events) = {
+        let now = self.now_ns();
+        let (stats, events, all_stats) = {
             let mut state = self.state.lock().unwrap();
             state.mixer.remove(talker);
-            state.floor.leave(talker)
+            let (stats, events) = state.floor.leave(talker, now);
+            let mut all_stats = state.settle(&events);
+            // The floor has forgotten the leaving talker; use its last counts.
+            for (event, s) in events.iter().zip(all_stats.iter_mut()) {
+                if event_talker(event) == talker {
+                    *s = stats;
+                }
+            }
+            (stats, events, all_stats)
         };
-        let all_stats = vec![stats; events.len()];
         self.report(&events, &all_stats);
         self.emit(TalkEvent {
             kind: "left",
@@ -163,8 +171,9 @@ impl Talk {
         });
     }
 
-    pub fn holder(&self) -> Option<TalkerId> {
-        self.state.lock().unwrap().floor.holder()
+    /// Who is heard now.
+    pub fn heard(&self) -> Vec<TalkerId> {
+        self.state.lock().unwrap().floor.heard()
     }
 
     fn report(&self, events: &[FloorEvent], stats: &[TalkerStats]) {

@@ -25,7 +25,14 @@ pub struct TalkMixer {
     queues: HashMap<TalkerId, Queue>,
     max_queued: usize,
     keep: usize,
+    /// Limiter gain applied to the sum (1.0: untouched).
+    gain: f32,
 }
+
+/// Peak level the limiter keeps the sum under.
+pub const CEILING: f32 = 0.95;
+/// How fast the limiter gain recovers, per block.
+const GAIN_RECOVERY: f32 = 0.02;
 
 /// Pulls between two backlog checks (50 blocks of 10 ms: half a second).
 pub const TRIM_EVERY: u32 = 50;
@@ -41,6 +48,7 @@ impl TalkMixer {
             queues: HashMap::new(),
             max_queued,
             keep,
+            gain: 1.0,
         }
     }
 
@@ -83,11 +91,30 @@ impl TalkMixer {
                 queue.pulls = 0;
             }
         }
-        for o in out.iter_mut() {
-            *o = o.clamp(-1.0, 1.0);
-        }
+        self.limit(out);
         self.queues.retain(|_, q| !q.samples.is_empty());
         heard
+    }
+
+    /// Keeps the sum of several talkers under [`CEILING`] without clipping
+    /// it: the gain drops at once to what the block needs and recovers
+    /// slowly, ramped across each block so that it never clicks.
+    fn limit(&mut self, out: &mut [f32]) {
+        let peak = out.iter().fold(0f32, |p, s| p.max(s.abs()));
+        let needed = if peak > CEILING { CEILING / peak } else { 1.0 };
+        let target = needed.min(self.gain + GAIN_RECOVERY).min(1.0);
+        if target < self.gain {
+            // Attack: the whole block at the lower gain.
+            self.gain = target;
+            out.iter_mut().for_each(|s| *s *= target);
+        } else {
+            // Release: ramp from the old gain up to the new one.
+            let (from, n) = (self.gain, out.len().max(1) as f32);
+            for (i, s) in out.iter_mut().enumerate() {
+                *s *= from + (target - from) * (i + 1) as f32 / n;
+            }
+            self.gain = target;
+        }
     }
 
     /// Forgets a talker's queued audio (it left, or lost the floor).
@@ -104,6 +131,35 @@ impl TalkMixer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_loud_tones_mix_without_clipping() {
+        let mut m = TalkMixer::new(100_000, 100_000);
+        let tone = |f: f32| {
+            (0..48_000).map(move |i| 0.8 * (i as f32 * f * std::f32::consts::TAU / 48_000.0).sin())
+        };
+        m.push(1, &tone(440.0).collect::<Vec<_>>());
+        m.push(2, &tone(1000.0).collect::<Vec<_>>());
+        let mut out = vec![0f32; 480];
+        for _ in 0..100 {
+            m.pull(&mut out);
+            assert!(out.iter().all(|s| s.abs() <= CEILING + 1e-6));
+        }
+    }
+
+    #[test]
+    fn the_gain_recovers_when_the_sum_is_quiet_again() {
+        let mut m = TalkMixer::new(100_000, 100_000);
+        m.push(1, &[1.0; 480]);
+        m.push(2, &[1.0; 480]);
+        let mut out = vec![0f32; 480];
+        m.pull(&mut out);
+        for _ in 0..100 {
+            m.push(1, &[0.5; 480]);
+            m.pull(&mut out);
+        }
+        assert!((out[479] - 0.5).abs() < 1e-6, "{}", out[479]);
+    }
 
     #[test]
     fn silence_when_nobody_talks() {
@@ -163,13 +219,15 @@ mod tests {
     }
 
     #[test]
-    fn talkers_are_summed_and_clamped() {
+    fn talkers_are_summed_under_the_ceiling_without_clipping() {
         let mut m = TalkMixer::new(10, 10);
         m.push(1, &[0.5, 0.75]);
         m.push(2, &[0.25, 0.75]);
         let mut out = [0.0f32; 2];
         m.pull(&mut out);
-        assert_eq!(out, [0.75, 1.0]);
+        // 0.75 and 1.5 scaled alike: the shape is kept, the peak is the ceiling.
+        assert!((out[1] - CEILING).abs() < 1e-6, "{out:?}");
+        assert!((out[0] / out[1] - 0.5).abs() < 1e-6, "{out:?}");
         m.push(2, &[0.5]);
         m.remove(2);
         assert_eq!(m.pull(&mut out), 0);

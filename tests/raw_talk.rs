@@ -279,3 +279,65 @@ fn exclusive_floor_is_released_after_the_holder_goes_quiet() {
     );
     drop(a);
 }
+
+/// A talks 440 Hz alone for 200 ms, then A and B (1000 Hz) talk together for
+/// 800 ms; returns what came out while both talked.
+fn two_talkers(policy: &str) -> Vec<f32> {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT), ("talk-policy", policy)]);
+    let (mut a, capture) = playing_talker(&server, true);
+    let (mut b, _) = playing_talker(&server, true);
+    let mut sa = PcmuSender::new(1);
+    let mut sb = PcmuSender::new(2);
+    send_tone(&mut a, &mut sa, 440.0, 200);
+    let mark = capture.mark();
+    sb.next(0.0); // B's clock starts now
+    for _ in 0..40 {
+        let p = sa.next(440.0);
+        a.send_interleaved(2, &p);
+        let p = sb.next(1000.0);
+        b.send_interleaved(2, &p);
+    }
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize, Duration::from_secs(5)));
+    // Leave out the first 100 ms: the switch itself.
+    capture.since(mark)[CAPTURE_RATE as usize / 10..].to_vec()
+}
+
+fn powers(out: &[f32]) -> (f64, f64) {
+    (
+        common::audio::power_at(out, CAPTURE_RATE, 440.0),
+        common::audio::power_at(out, CAPTURE_RATE, 1000.0),
+    )
+}
+
+#[test]
+fn latest_the_newer_talker_takes_the_floor() {
+    let out = two_talkers("latest");
+    let (a, b) = powers(&out);
+    assert!(
+        a * 100.0 < b,
+        "A (440 Hz) still heard under latest: {a} vs {b}"
+    );
+    assert_tone(&out, 1000.0, 500);
+}
+
+#[test]
+fn mix_both_talkers_are_heard() {
+    let out = two_talkers("mix");
+    let (a, b) = powers(&out);
+    assert!(
+        a > b / 4.0 && b > a / 4.0,
+        "not both heard: 440 Hz {a}, 1000 Hz {b}"
+    );
+    assert!(out.iter().all(|s| s.abs() < 0.999), "the mix clipped");
+    assert!(loud_samples(&out, CAPTURE_RATE, 0.05) * 1000 / CAPTURE_RATE as usize >= 500);
+}
+
+#[test]
+fn exclusive_the_first_talker_keeps_the_floor() {
+    let out = two_talkers("exclusive");
+    let (a, b) = powers(&out);
+    assert!(
+        b * 100.0 < a,
+        "B (1000 Hz) heard under exclusive: {b} vs {a}"
+    );
+}

@@ -50,12 +50,24 @@ pub enum TalkPolicyValue {
         nick = "exclusive"
     )]
     Exclusive = 0,
+    #[enum_value(
+        name = "Latest: a talker that starts talking takes the floor from the current one",
+        nick = "latest"
+    )]
+    Latest = 1,
+    #[enum_value(
+        name = "Mix: every talker is heard, summed under a limiter",
+        nick = "mix"
+    )]
+    Mix = 2,
 }
 
 impl From<TalkPolicyValue> for TalkPolicy {
     fn from(v: TalkPolicyValue) -> Self {
         match v {
             TalkPolicyValue::Exclusive => TalkPolicy::Exclusive,
+            TalkPolicyValue::Latest => TalkPolicy::Latest,
+            TalkPolicyValue::Mix => TalkPolicy::Mix,
         }
     }
 }
