@@ -96,6 +96,35 @@ pub fn parse_header(packet: &[u8]) -> Result<RtpHeader, RtpError> {
     })
 }
 
+/// Counts packets missing from each SSRC's sequence numbers.
+#[derive(Debug, Default)]
+pub struct LossCounter {
+    last: std::collections::HashMap<u32, u16>,
+}
+
+/// A jump larger than this is a restart (new stream state), not loss.
+const MAX_GAP: u16 = 1000;
+
+impl LossCounter {
+    /// Notes a packet; returns how many packets before it went missing.
+    /// Reordered and duplicate packets count nothing.
+    pub fn packet(&mut self, ssrc: u32, sequence: u16) -> u64 {
+        let previous = self.last.insert(ssrc, sequence);
+        let Some(previous) = previous else {
+            return 0;
+        };
+        let step = sequence.wrapping_sub(previous);
+        if step == 0 || step > MAX_GAP {
+            // Duplicate, reordered (a step "backwards") or a restart.
+            if step > u16::MAX - MAX_GAP {
+                self.last.insert(ssrc, previous);
+            }
+            return 0;
+        }
+        (step - 1) as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +162,21 @@ mod tests {
         let h = parse_header(&packet(0x80 | 0x20 | 0x10 | 2, 8, &tail)).unwrap();
         assert_eq!(h.payload_type, 8);
         assert_eq!(h.payload_len, 10);
+    }
+
+    #[test]
+    fn loss_is_counted_per_ssrc_across_wraparound() {
+        let mut l = LossCounter::default();
+        assert_eq!(l.packet(1, 65534), 0);
+        assert_eq!(l.packet(1, 65535), 0);
+        assert_eq!(l.packet(1, 2), 2); // 0 and 1 missing
+        assert_eq!(l.packet(2, 10), 0); // another SSRC
+        assert_eq!(l.packet(2, 11), 0);
+        assert_eq!(l.packet(1, 1), 0); // late, reordered: not loss, not a reset
+        assert_eq!(l.packet(1, 3), 0);
+        assert_eq!(l.packet(1, 3), 0); // duplicate
+        assert_eq!(l.packet(1, 30000), 0); // restart
+        assert_eq!(l.packet(1, 30002), 1);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! offers packets and pushes decoded audio) and the output (which pulls
 //! blocks on its clock). Glue around the plain [`TalkFloor`] and [`TalkMixer`].
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
@@ -39,11 +40,26 @@ fn samples(t: gst::ClockTime) -> usize {
     (t.nseconds() * RATE as u64 / gst::ClockTime::SECOND.nseconds()) as usize
 }
 
-/// A talk event with the talker's counters, for applications.
+/// Who a talker is, for applications.
+#[derive(Debug, Clone, Default)]
+pub struct TalkerInfo {
+    /// Client address (`ip:port` of its RTSP connection).
+    pub address: Option<String>,
+    /// RTSP session id.
+    pub session: Option<String>,
+    /// Codec of its latest packet.
+    pub codec: Option<&'static str>,
+    /// Packets missing from its RTP sequence numbers.
+    pub lost: u64,
+}
+
+/// A talk event with the talker's identity and counters, for applications.
 #[derive(Debug, Clone)]
 pub struct TalkEvent {
+    /// `started`, `stopped`, `refused` or `left`.
     pub kind: &'static str,
     pub talker: TalkerId,
+    pub info: TalkerInfo,
     pub stats: TalkerStats,
 }
 
@@ -52,12 +68,13 @@ type EventHandler = Box<dyn Fn(&TalkEvent) + Send + Sync>;
 struct State {
     floor: TalkFloor,
     mixer: TalkMixer,
+    info: HashMap<TalkerId, TalkerInfo>,
 }
 
 impl State {
     /// Applies floor changes to the mixer (a talker that lost the floor has
-    /// nothing left to play) and returns each event's talker counters.
-    fn settle(&mut self, events: &[FloorEvent]) -> Vec<TalkerStats> {
+    /// nothing left to play) and describes them for applications.
+    fn settle(&mut self, events: &[FloorEvent]) -> Vec<TalkEvent> {
         for e in events {
             if let FloorEvent::Stopped(t) = e {
                 self.mixer.remove(*t);
@@ -65,15 +82,31 @@ impl State {
         }
         events
             .iter()
-            .map(|e| self.floor.stats(event_talker(e)))
+            .map(|e| {
+                let (kind, talker) = match *e {
+                    FloorEvent::Started(t) => ("started", t),
+                    FloorEvent::Stopped(t) => ("stopped", t),
+                    FloorEvent::Refused(t) => ("refused", t),
+                };
+                self.event(kind, talker)
+            })
             .collect()
+    }
+
+    fn event(&self, kind: &'static str, talker: TalkerId) -> TalkEvent {
+        TalkEvent {
+            kind,
+            talker,
+            info: self.info.get(&talker).cloned().unwrap_or_default(),
+            stats: self.floor.stats(talker),
+        }
     }
 }
 
 pub struct Talk {
     state: Mutex<State>,
     epoch: Instant,
-    on_event: Mutex<Option<EventHandler>>,
+    handlers: Mutex<Vec<EventHandler>>,
 }
 
 static NEXT_TALKER: AtomicU64 = AtomicU64::new(1);
@@ -89,36 +122,50 @@ impl Talk {
             state: Mutex::new(State {
                 floor: TalkFloor::new(policy, RELEASE_AFTER.nseconds()),
                 mixer: TalkMixer::new(samples(MAX_QUEUED), samples(KEEP_QUEUED)),
+                info: HashMap::new(),
             }),
             epoch: Instant::now(),
-            on_event: Mutex::new(None),
+            handlers: Mutex::new(Vec::new()),
         })
     }
 
-    /// Calls `handler` for every talk event (from streaming threads).
-    pub fn set_event_handler(&self, handler: impl Fn(&TalkEvent) + Send + Sync + 'static) {
-        *self.on_event.lock().unwrap() = Some(Box::new(handler));
+    /// Changes who is heard, from the next packet on.
+    pub fn set_policy(&self, policy: TalkPolicy) {
+        self.state.lock().unwrap().floor.set_policy(policy);
+    }
+
+    /// Also calls `handler` for every talk event (from streaming threads).
+    pub fn add_event_handler(&self, handler: impl Fn(&TalkEvent) + Send + Sync + 'static) {
+        self.handlers.lock().unwrap().push(Box::new(handler));
     }
 
     fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
 
-    /// A packet of `talker` arrived: play it or drop it.
-    pub fn offer(&self, talker: TalkerId) -> Verdict {
+    /// Who the talker is: its client's address and RTSP session.
+    pub fn identify(&self, talker: TalkerId, address: Option<String>, session: Option<String>) {
+        let mut state = self.state.lock().unwrap();
+        let info = state.info.entry(talker).or_default();
+        info.address = address;
+        info.session = session;
+    }
+
+    /// A packet of `talker` in `codec` arrived, `lost` packets after the
+    /// previous one: play it or drop it.
+    pub fn offer(&self, talker: TalkerId, codec: &'static str, lost: u64) -> Verdict {
         let now = self.now_ns();
-        let (verdict, events, stats) = {
+        let (verdict, events) = {
             let mut state = self.state.lock().unwrap();
+            let info = state.info.entry(talker).or_default();
+            info.codec = Some(codec);
+            info.lost += lost;
             let (verdict, events) = state.floor.offer(talker, now);
-            let stats = state.settle(&events);
-            (verdict, events, stats)
+            (verdict, state.settle(&events))
         };
-        self.report(&events, &stats);
+        self.emit_all(&events);
         if verdict == Verdict::Drop {
-            gst::log!(
-                CAT,
-                "talker {talker}: packet dropped, another talker holds the floor"
-            );
+            gst::log!(CAT, "talker {talker}: packet dropped, not on the floor");
         }
         verdict
     }
@@ -137,38 +184,35 @@ impl Talk {
     /// Fills `out` with the next block to play; returns the talker samples in it.
     pub fn pull(&self, out: &mut [f32]) -> usize {
         let now = self.now_ns();
-        let (heard, events, stats) = {
+        let (heard, events) = {
             let mut state = self.state.lock().unwrap();
             let events = state.floor.expire(now);
-            let stats = state.settle(&events);
-            (state.mixer.pull(out), events, stats)
+            let events = state.settle(&events);
+            (state.mixer.pull(out), events)
         };
-        self.report(&events, &stats);
+        self.emit_all(&events);
         heard
     }
 
     /// The back channel of `talker` is gone.
     pub fn leave(&self, talker: TalkerId) {
         let now = self.now_ns();
-        let (stats, events, all_stats) = {
+        let events = {
             let mut state = self.state.lock().unwrap();
             state.mixer.remove(talker);
-            let (stats, events) = state.floor.leave(talker, now);
-            let mut all_stats = state.settle(&events);
+            let (stats, floor_events) = state.floor.leave(talker, now);
+            let mut events = state.settle(&floor_events);
+            let mut left = state.event("left", talker);
+            left.stats = stats;
             // The floor has forgotten the leaving talker; use its last counts.
-            for (event, s) in events.iter().zip(all_stats.iter_mut()) {
-                if event_talker(event) == talker {
-                    *s = stats;
-                }
+            for e in events.iter_mut().filter(|e| e.talker == talker) {
+                e.stats = stats;
             }
-            (stats, events, all_stats)
+            events.push(left);
+            state.info.remove(&talker);
+            events
         };
-        self.report(&events, &all_stats);
-        self.emit(TalkEvent {
-            kind: "left",
-            talker,
-            stats,
-        });
+        self.emit_all(&events);
     }
 
     /// Who is heard now.
@@ -176,39 +220,24 @@ impl Talk {
         self.state.lock().unwrap().floor.heard()
     }
 
-    fn report(&self, events: &[FloorEvent], stats: &[TalkerStats]) {
-        for (event, stats) in events.iter().zip(stats) {
-            let kind = match event {
-                FloorEvent::Started(_) => "started",
-                FloorEvent::Stopped(_) => "stopped",
-                FloorEvent::Refused(_) => "refused",
-            };
-            self.emit(TalkEvent {
-                kind,
-                talker: event_talker(event),
-                stats: *stats,
-            });
+    fn emit_all(&self, events: &[TalkEvent]) {
+        for event in events {
+            gst::info!(
+                CAT,
+                "talker {} ({}, session {}): {} (codec {}, packets received {}, lost {}, dropped {})",
+                event.talker,
+                event.info.address.as_deref().unwrap_or("?"),
+                event.info.session.as_deref().unwrap_or("?"),
+                event.kind,
+                event.info.codec.unwrap_or("-"),
+                event.stats.received,
+                event.info.lost,
+                event.stats.dropped
+            );
+            for handler in self.handlers.lock().unwrap().iter() {
+                handler(event);
+            }
         }
-    }
-
-    fn emit(&self, event: TalkEvent) {
-        gst::info!(
-            CAT,
-            "talker {}: {} (packets received {}, dropped {})",
-            event.talker,
-            event.kind,
-            event.stats.received,
-            event.stats.dropped
-        );
-        if let Some(handler) = self.on_event.lock().unwrap().as_ref() {
-            handler(&event);
-        }
-    }
-}
-
-fn event_talker(event: &FloorEvent) -> TalkerId {
-    match *event {
-        FloorEvent::Started(t) | FloorEvent::Stopped(t) | FloorEvent::Refused(t) => t,
     }
 }
 
@@ -220,7 +249,11 @@ pub fn event_structure(event: &TalkEvent) -> gst::Structure {
     gst::Structure::builder(TALK_MESSAGE)
         .field("event", event.kind)
         .field("talker", event.talker)
+        .field("address", event.info.address.as_deref().unwrap_or(""))
+        .field("session", event.info.session.as_deref().unwrap_or(""))
+        .field("codec", event.info.codec.unwrap_or(""))
         .field("received", event.stats.received)
+        .field("lost", event.info.lost)
         .field("dropped", event.stats.dropped)
         .build()
 }

@@ -88,6 +88,11 @@ impl TalkFloor {
         self.policy
     }
 
+    /// Changes the policy; it applies from the next packet or expiry on.
+    pub fn set_policy(&mut self, policy: TalkPolicy) {
+        self.policy = policy;
+    }
+
     /// A packet from `talker` arrived at `now_ns` (any monotonic clock).
     /// Returns whether to play it and the floor changes it caused, in order.
     pub fn offer(&mut self, talker: TalkerId, now_ns: u64) -> (Verdict, Vec<FloorEvent>) {

@@ -68,7 +68,8 @@ fn element_outputs_what_a_client_says_and_posts_talk_events() {
     c.shutdown();
     let bus = pipeline.bus().unwrap();
     let mut events = Vec::new();
-    while !events.contains(&"left".to_string()) {
+    let mut left = None;
+    while left.is_none() {
         let Some(msg) = bus.timed_pop_filtered(
             gst::ClockTime::from_seconds(10),
             &[gst::MessageType::Element],
@@ -77,9 +78,20 @@ fn element_outputs_what_a_client_says_and_posts_talk_events() {
         };
         let s = msg.structure().unwrap();
         if s.name() == "onvifbackchannel-talk" {
-            events.push(s.get::<String>("event").unwrap());
+            let event = s.get::<String>("event").unwrap();
+            if event == "left" {
+                left = Some(s.to_owned());
+            }
+            events.push(event);
         }
     }
+    let left = left.expect("a left event");
+    assert_eq!(left.get::<String>("address").unwrap(), "127.0.0.1");
+    assert!(!left.get::<String>("session").unwrap().is_empty());
+    assert_eq!(left.get::<String>("codec").unwrap(), "PCMU");
+    assert_eq!(left.get::<u64>("received").unwrap(), 40);
+    assert_eq!(left.get::<u64>("lost").unwrap(), 0);
+    assert_eq!(left.get::<u64>("dropped").unwrap(), 0);
     assert_eq!(
         events.first().map(String::as_str),
         Some("started"),

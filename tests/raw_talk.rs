@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::audio::{dominant_frequency, loud_part, loud_samples};
 use common::rtsp::{backchannel_section, forward_control, PcmuSender, RtspClient, BACKCHANNEL};
 use common::{TestServer, CAPTURE_OUTPUT, CAPTURE_RATE};
+use gst::prelude::*;
 
 /// A client that has set up the forward track and the back channel (TCP,
 /// channels 2-3) and is playing.
@@ -340,4 +341,48 @@ fn exclusive_the_first_talker_keeps_the_floor() {
         b * 100.0 < a,
         "B (1000 Hz) heard under exclusive: {b} vs {a}"
     );
+}
+
+#[test]
+fn factory_signals_talk_events_with_losses_and_drops() {
+    use std::sync::{Arc, Mutex};
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
+    let seen: Arc<Mutex<Vec<gst::Structure>>> = Arc::default();
+    let s = seen.clone();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let tx = Mutex::new(tx);
+    server
+        .factory
+        .connect("talk-event::left", false, move |args| {
+            s.lock()
+                .unwrap()
+                .push(args[1].get::<gst::Structure>().unwrap());
+            let _ = tx.lock().unwrap().send(());
+            None
+        });
+    let (mut a, _capture) = playing_talker(&server, true);
+    let (mut b, _) = playing_talker(&server, true);
+    let mut sa = PcmuSender::new(1);
+    let mut sb = PcmuSender::new(2);
+    for i in 0..20 {
+        let p = sa.next(440.0);
+        if i % 5 != 4 {
+            a.send_interleaved(2, &p); // every fifth packet is "lost"
+        }
+        let p = sb.next(1000.0);
+        b.send_interleaved(2, &p); // refused: A holds the floor
+    }
+    a.shutdown();
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("left event for A");
+    b.shutdown();
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("left event for B");
+    let seen = seen.lock().unwrap();
+    let (left_a, left_b) = (&seen[0], &seen[1]);
+    assert_eq!(left_a.get::<u64>("received").unwrap(), 16);
+    assert_eq!(left_a.get::<u64>("lost").unwrap(), 3); // the last gap is not seen
+    assert_eq!(left_a.get::<u64>("dropped").unwrap(), 0);
+    assert_eq!(left_b.get::<u64>("dropped").unwrap(), 20);
+    assert_eq!(left_b.get::<u64>("received").unwrap(), 20);
 }

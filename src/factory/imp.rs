@@ -119,18 +119,29 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
 
     fn signals() -> &'static [glib::subclass::Signal] {
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
-            vec![glib::subclass::Signal::builder("output-error")
-                .param_types([String::static_type()])
-                .build()]
+            vec![
+                glib::subclass::Signal::builder("output-error")
+                    .param_types([String::static_type()])
+                    .build(),
+                // Detailed by the event: "talk-event::started", "::stopped",
+                // "::refused", "::left"; the structure is the one posted as
+                // element message by onvifbackchannelsrc.
+                glib::subclass::Signal::builder("talk-event")
+                    .param_types([gst::Structure::static_type()])
+                    .flags(glib::SignalFlags::DETAILED | glib::SignalFlags::RUN_LAST)
+                    .build(),
+            ]
         });
         SIGNALS.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = self.settings.lock().unwrap();
+        // Lock order is state, then settings (see talk()): never take the
+        // state lock while holding the settings lock.
         match pspec.name() {
             "codecs" => {
                 let list = value.get::<Option<String>>().unwrap().unwrap_or_default();
+                let mut settings = self.settings.lock().unwrap();
                 match CodecList::parse(&list, element_exists) {
                     Ok(codecs) => {
                         gst::info!(CAT, imp = self, "back channel codecs: '{}'", codecs.names());
@@ -157,9 +168,16 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                         "output already running, '{output}' applies to new factories only"
                     );
                 }
-                settings.output = output;
+                self.settings.lock().unwrap().output = output;
             }
-            "talk-policy" => settings.talk_policy = value.get().unwrap(),
+            "talk-policy" => {
+                let policy: TalkPolicyValue = value.get().unwrap();
+                let state = self.state.lock().unwrap();
+                self.settings.lock().unwrap().talk_policy = policy;
+                if let Some(talk) = &state.talk {
+                    talk.set_policy(policy.into());
+                }
+            }
             _ => unreachable!(),
         }
     }
@@ -202,6 +220,17 @@ impl OnvifBackchannelMediaFactory {
             (s.talk_policy, s.output.clone())
         };
         let talk = Talk::new(policy.into());
+        let weak = self.obj().downgrade();
+        talk.add_event_handler(move |event| {
+            if let Some(obj) = weak.upgrade() {
+                let detail = glib::Quark::from_str(event.kind);
+                obj.emit_by_name_with_details::<()>(
+                    "talk-event",
+                    detail,
+                    &[&crate::talk::event_structure(event)],
+                );
+            }
+        });
         state.talk = Some(talk.clone());
         if !external_output {
             let weak = self.obj().downgrade();

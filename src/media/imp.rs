@@ -119,6 +119,20 @@ impl RTSPMediaImpl for OnvifBackchannelMedia {
     fn target_state(&self, state: gst::State) {
         self.parent_target_state(state);
         if let Some(receiver) = self.receiver() {
+            if state == gst::State::Playing {
+                // Called while the client's PLAY is handled: who it is.
+                let who = gst_rtsp_server::RTSPContext::with_current_context(|ctx| {
+                    (
+                        ctx.client().and_then(client_ip),
+                        ctx.session()
+                            .and_then(|s| s.sessionid())
+                            .map(|s| s.to_string()),
+                    )
+                });
+                if let Some((address, session)) = who {
+                    receiver.identify(address, session);
+                }
+            }
             receiver.set_playing(state == gst::State::Playing);
         }
     }
@@ -132,3 +146,21 @@ impl RTSPMediaImpl for OnvifBackchannelMedia {
 }
 
 impl RTSPOnvifMediaImpl for OnvifBackchannelMedia {}
+
+/// The IP address of a client's RTSP connection (not bound in gstreamer-rs).
+fn client_ip(client: &gst_rtsp_server::RTSPClient) -> Option<String> {
+    use glib::translate::ToGlibPtr;
+    // SAFETY: the connection is owned by the client, which outlives this
+    // call; the returned string is owned by the connection and copied here.
+    unsafe {
+        let conn = gst_rtsp_server::ffi::gst_rtsp_client_get_connection(client.to_glib_none().0);
+        if conn.is_null() {
+            return None;
+        }
+        let ip = gst_rtsp::ffi::gst_rtsp_connection_get_ip(conn);
+        if ip.is_null() {
+            return None;
+        }
+        Some(std::ffi::CStr::from_ptr(ip).to_string_lossy().into_owned())
+    }
+}

@@ -235,6 +235,20 @@ impl ObjectImpl for OnvifBackchannelSrc {
             .build();
         obj.add_pad(&src).unwrap();
         obj.set_element_flags(gst::ElementFlags::SOURCE);
+
+        // The element plays the mount's talk itself and tells the bus about it.
+        let talk = self.factory.talk(true);
+        let weak = obj.downgrade();
+        talk.add_event_handler(move |event| {
+            if let Some(obj) = weak.upgrade() {
+                let _ = obj.post_message(
+                    gst::message::Element::builder(talk::event_structure(event))
+                        .src(&obj)
+                        .build(),
+                );
+            }
+        });
+        self.output.set_talk(Some(talk));
     }
 }
 
@@ -292,18 +306,6 @@ impl OnvifBackchannelSrc {
             return Err(gst::StateChangeError);
         }
         let settings = self.settings.lock().unwrap();
-        let talk = self.factory.talk(true);
-        let weak = self.obj().downgrade();
-        talk.set_event_handler(move |event| {
-            if let Some(obj) = weak.upgrade() {
-                let _ = obj.post_message(
-                    gst::message::Element::builder(talk::event_structure(event))
-                        .src(&obj)
-                        .build(),
-                );
-            }
-        });
-        self.output.set_talk(Some(talk));
 
         let (server, serving) = match &settings.server {
             Some(server) => {

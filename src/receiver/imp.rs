@@ -31,6 +31,7 @@ pub struct BackchannelReceiver {
     setup: OnceLock<Setup>,
     playing: AtomicBool,
     left: AtomicBool,
+    losses: Mutex<rtp::LossCounter>,
     sinkpad: Mutex<Option<gst::GhostPad>>,
 }
 
@@ -126,6 +127,20 @@ impl BackchannelReceiver {
         }
     }
 
+    pub(super) fn identify(&self, address: Option<String>, session: Option<String>) {
+        if let Some(setup) = self.setup.get() {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "talker {} is {:?}, session {:?}",
+                setup.talker,
+                address,
+                session
+            );
+            setup.talk.identify(setup.talker, address, session);
+        }
+    }
+
     pub(super) fn leave(&self) {
         if self.left.swap(true, Ordering::SeqCst) {
             return;
@@ -151,6 +166,18 @@ impl BackchannelReceiver {
                 self.guard_sink_pad(&pad);
             }
         }
+        // gst-rtsp-server puts an rtpulpfecdec behind every receive jitter
+        // buffer, and rtpulpfecdec 1.22 aborts the process (g_assert) on a
+        // packet-lost event when its caps carry no SSRC: a client that loses
+        // one packet would kill the server. Nothing here uses lost events
+        // (the output fills gaps itself), so the jitter buffer sends none.
+        rtpbin.connect("new-jitterbuffer", true, move |args| {
+            let jitterbuffer = args[1].get::<gst::Element>().unwrap();
+            if args[2].get::<u32>().unwrap() == session {
+                jitterbuffer.set_property("do-lost", false);
+            }
+            None
+        });
         // Connected "after" so that gst-rtsp-server's own handler has linked
         // the first pad to our sink pad when this runs.
         rtpbin.connect("pad-added", true, move |args| {
@@ -237,7 +264,7 @@ impl BackchannelReceiver {
         let Some(setup) = self.setup.get() else {
             return false;
         };
-        if setup.codecs.by_pt(header.payload_type).is_none() {
+        let Some(codec) = setup.codecs.by_pt(header.payload_type) else {
             gst::debug!(
                 CAT,
                 imp = self,
@@ -245,7 +272,7 @@ impl BackchannelReceiver {
                 header.payload_type
             );
             return false;
-        }
+        };
         gst::trace!(
             CAT,
             imp = self,
@@ -255,7 +282,12 @@ impl BackchannelReceiver {
             header.sequence,
             header.payload_len
         );
-        setup.talk.offer(setup.talker) == Verdict::Play
+        let lost = self
+            .losses
+            .lock()
+            .unwrap()
+            .packet(header.ssrc, header.sequence);
+        setup.talk.offer(setup.talker, codec.codec.name, lost) == Verdict::Play
     }
 
     /// rtpbin has a new pad for one SSRC and payload type: decode it.

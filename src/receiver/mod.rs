@@ -45,6 +45,11 @@ impl BackchannelReceiver {
         self.imp().set_playing(playing)
     }
 
+    /// Who the client is, for talk events.
+    pub fn identify(&self, address: Option<String>, session: Option<String>) {
+        self.imp().identify(address, session)
+    }
+
     /// The client is gone: release the floor and drop queued audio.
     pub fn leave(&self) {
         self.imp().leave()
