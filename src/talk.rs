@@ -69,6 +69,8 @@ struct State {
     floor: TalkFloor,
     mixer: TalkMixer,
     info: HashMap<TalkerId, TalkerInfo>,
+    /// Back channels set up (counted against `max-talkers`).
+    seats: std::collections::HashSet<TalkerId>,
 }
 
 impl State {
@@ -123,10 +125,22 @@ impl Talk {
                 floor: TalkFloor::new(policy, RELEASE_AFTER.nseconds()),
                 mixer: TalkMixer::new(samples(MAX_QUEUED), samples(KEEP_QUEUED)),
                 info: HashMap::new(),
+                seats: Default::default(),
             }),
             epoch: Instant::now(),
             handlers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Counts `talker`'s back channel against `max` (0: no limit); false when
+    /// all seats are taken. A talker that has a seat keeps it until it leaves.
+    pub fn take_seat(&self, talker: TalkerId, max: u32) -> bool {
+        let mut state = self.state.lock().unwrap();
+        if state.seats.contains(&talker) || max == 0 || state.seats.len() < max as usize {
+            state.seats.insert(talker);
+            return true;
+        }
+        false
     }
 
     /// Changes who is heard, from the next packet on.
@@ -210,6 +224,7 @@ impl Talk {
             }
             events.push(left);
             state.info.remove(&talker);
+            state.seats.remove(&talker);
             events
         };
         self.emit_all(&events);

@@ -65,3 +65,32 @@ fn receive_latency_defaults_to_20_ms() {
     let server = TestServer::start(&[]);
     assert_eq!(server.factory.latency(), 20);
 }
+
+#[test]
+fn max_talkers_refuses_extra_back_channels_with_453_but_never_viewers() {
+    use common::rtsp::forward_control;
+    let server = TestServer::start(&[("max-talkers", "1")]);
+    let setup_client = || {
+        let mut c = RtspClient::connect(server.port);
+        let r = c.describe(Some(BACKCHANNEL));
+        let (_, bc, _) = backchannel_section(&r.body).unwrap();
+        (c, forward_control(&r.body), bc)
+    };
+    let (mut a, a_fwd, a_bc) = setup_client();
+    assert_eq!(a.setup_tcp(&a_fwd, 0, true).status, 200);
+    assert_eq!(a.setup_tcp(&a_bc, 2, true).status, 200);
+    // A second back channel is refused; the same client's viewing is not.
+    let (mut b, b_fwd, b_bc) = setup_client();
+    assert_eq!(b.setup_tcp(&b_fwd, 0, true).status, 200);
+    assert_eq!(b.setup_tcp(&b_bc, 2, true).status, 453);
+    assert_eq!(b.play(true).status, 200);
+    // Viewers without the back channel are never counted.
+    let mut v = RtspClient::connect(server.port);
+    let r = v.describe(None);
+    assert_eq!(v.setup_tcp(&forward_control(&r.body), 0, false).status, 200);
+    // A leaves: its seat is free for C.
+    assert_eq!(a.teardown().status, 200);
+    let (mut c, c_fwd, c_bc) = setup_client();
+    assert_eq!(c.setup_tcp(&c_fwd, 0, true).status, 200);
+    assert_eq!(c.setup_tcp(&c_bc, 2, true).status, 200);
+}

@@ -43,6 +43,7 @@ pub fn default_codec_names() -> String {
 }
 
 struct Settings {
+    max_talkers: u32,
     codecs: CodecList,
     /// Why the last `codecs` value was refused, until a valid one is set.
     codecs_error: Option<String>,
@@ -53,6 +54,7 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            max_talkers: 0,
             codecs: default_codecs(),
             codecs_error: None,
             output: DEFAULT_OUTPUT.into(),
@@ -72,6 +74,8 @@ struct State {
 pub struct OnvifBackchannelMediaFactory {
     settings: Mutex<Settings>,
     state: Mutex<State>,
+    /// Clients whose SETUPs are checked against `max-talkers`.
+    watched_clients: Mutex<Vec<glib::WeakRef<gst_rtsp_server::RTSPClient>>>,
 }
 
 #[glib::object_subclass]
@@ -106,6 +110,14 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 glib::ParamSpecEnum::builder_with_default("talk-policy", TalkPolicyValue::default())
                     .nick("Talk policy")
                     .blurb("Who is heard when several clients send audio")
+                    .build(),
+                glib::ParamSpecUInt::builder("max-talkers")
+                    .nick("Maximum talkers")
+                    .blurb(
+                        "Back channel SETUPs allowed at once; more get 453 Not Enough \
+                         Bandwidth (0 = no limit; viewers without the back channel never count)",
+                    )
+                    .default_value(0)
                     .build(),
                 glib::ParamSpecObject::builder::<gst::Pipeline>("output-pipeline")
                     .nick("Output pipeline")
@@ -170,6 +182,7 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 }
                 self.settings.lock().unwrap().output = output;
             }
+            "max-talkers" => self.settings.lock().unwrap().max_talkers = value.get().unwrap(),
             "talk-policy" => {
                 let policy: TalkPolicyValue = value.get().unwrap();
                 let state = self.state.lock().unwrap();
@@ -187,6 +200,7 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
             "codecs" => self.settings.lock().unwrap().codecs.names().to_value(),
             "output" => self.settings.lock().unwrap().output.to_value(),
             "talk-policy" => self.settings.lock().unwrap().talk_policy.to_value(),
+            "max-talkers" => self.settings.lock().unwrap().max_talkers.to_value(),
             "output-pipeline" => self
                 .state
                 .lock()
@@ -260,6 +274,73 @@ impl OnvifBackchannelMediaFactory {
         self.settings.lock().unwrap().codecs_error.clone()
     }
 
+    /// Checks the SETUPs of the current request's client against `max-talkers`.
+    fn watch_client(&self) {
+        let Some(client) =
+            gst_rtsp_server::RTSPContext::with_current_context(|ctx| ctx.client().cloned())
+                .flatten()
+        else {
+            return;
+        };
+        let mut watched = self.watched_clients.lock().unwrap();
+        watched.retain(|w| w.upgrade().is_some());
+        if watched
+            .iter()
+            .any(|w| w.upgrade().as_ref() == Some(&client))
+        {
+            return;
+        }
+        watched.push(client.downgrade());
+        let weak = self.obj().downgrade();
+        client.connect_pre_setup_request(move |_, ctx| match weak.upgrade() {
+            Some(factory) => factory.imp().admit_setup(ctx),
+            None => gst_rtsp::RTSPStatusCode::Ok,
+        });
+    }
+
+    /// A back channel SETUP takes a seat, or gets 453 when none is left.
+    fn admit_setup(&self, ctx: &gst_rtsp_server::RTSPContext) -> gst_rtsp::RTSPStatusCode {
+        use glib::translate::{from_glib_none, ToGlibPtr};
+        // SAFETY: the context is valid for the duration of the request; the
+        // bindings expose neither its media nor its stream.
+        let (media, stream): (
+            Option<gst_rtsp_server::RTSPMedia>,
+            Option<gst_rtsp_server::RTSPStream>,
+        ) = unsafe {
+            let raw: *mut gst_rtsp_server::ffi::GstRTSPContext = ctx.to_glib_none().0;
+            (from_glib_none((*raw).media), from_glib_none((*raw).stream))
+        };
+        let is_backchannel = stream.is_some_and(|s| s.sinkpad().is_some());
+        let receiver = media
+            .and_then(|m| m.downcast::<OnvifBackchannelMedia>().ok())
+            .and_then(|m| m.receiver());
+        let Some(talk) = self.state.lock().unwrap().talk.clone() else {
+            return gst_rtsp::RTSPStatusCode::Ok;
+        };
+        // The client may also use other mounts: only our own back channels count.
+        let Some(receiver) = receiver.filter(|r| is_backchannel && r.talks_to(&talk)) else {
+            return gst_rtsp::RTSPStatusCode::Ok;
+        };
+        let max = self.settings.lock().unwrap().max_talkers;
+        if talk.take_seat(receiver.talker(), max) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "talker {}: back channel set up",
+                receiver.talker()
+            );
+            gst_rtsp::RTSPStatusCode::Ok
+        } else {
+            gst::info!(
+                CAT,
+                imp = self,
+                "talker {}: refused, all {max} back channels are taken",
+                receiver.talker()
+            );
+            gst_rtsp::RTSPStatusCode::NotEnoughBandwidth
+        }
+    }
+
     fn client_wants_backchannel(&self) -> bool {
         let obj = self.obj();
         gst_rtsp_server::RTSPContext::with_current_context(|ctx| obj.requires_backchannel(ctx))
@@ -286,6 +367,7 @@ impl RTSPMediaFactoryImpl for OnvifBackchannelMediaFactory {
             return Some(element);
         }
         let receiver = BackchannelReceiver::new(codecs, self.talk(false));
+        self.watch_client();
         let bin = element.downcast_ref::<gst::Bin>()?;
         bin.add(&receiver).ok()?;
         gst::debug!(CAT, imp = self, "media with back channel created");

@@ -30,7 +30,7 @@ impl ObjectImpl for OnvifBackchannelMedia {}
 
 impl OnvifBackchannelMedia {
     /// The receive bin, present when the client asked for the back channel.
-    fn receiver(&self) -> Option<BackchannelReceiver> {
+    pub(super) fn receiver(&self) -> Option<BackchannelReceiver> {
         let element = self.obj().element();
         let bin = element.downcast_ref::<gst::Bin>()?;
         bin.by_name(BIN_NAME)?

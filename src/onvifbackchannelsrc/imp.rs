@@ -164,6 +164,15 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .blurb("Who is heard when several clients send audio")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("max-talkers")
+                    .nick("Maximum talkers")
+                    .blurb(
+                        "Back channel SETUPs allowed at once; more get 453 Not Enough \
+                         Bandwidth (0 = no limit; viewers without the back channel never count)",
+                    )
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecObject::builder::<gst_rtsp_server::RTSPServer>("server")
                     .nick("Server")
                     .blurb(
@@ -194,7 +203,9 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .unwrap_or_else(|| DEFAULT_MOUNT_POINT.into())
             }
             "launch" => self.factory.set_property_from_value("launch", value),
-            "codecs" | "talk-policy" => self.factory.set_property_from_value(pspec.name(), value),
+            "codecs" | "talk-policy" | "max-talkers" => {
+                self.factory.set_property_from_value(pspec.name(), value)
+            }
             "latency" => self.factory.set_latency(value.get().unwrap()),
             "server" => settings.server = value.get().unwrap(),
             _ => unreachable!(),
@@ -214,7 +225,9 @@ impl ObjectImpl for OnvifBackchannelSrc {
                 .map_or(-1, |s| s.bound_port as i32)
                 .to_value(),
             "mount-point" => settings.mount_point.to_value(),
-            "launch" | "codecs" | "talk-policy" => self.factory.property_value(pspec.name()),
+            "launch" | "codecs" | "talk-policy" | "max-talkers" => {
+                self.factory.property_value(pspec.name())
+            }
             "latency" => self.factory.latency().to_value(),
             "server" => settings.server.to_value(),
             _ => unreachable!(),

@@ -92,6 +92,14 @@ impl BackchannelReceiver {
         });
     }
 
+    pub(super) fn talks_to(&self, talk: &Arc<Talk>) -> bool {
+        self.setup.get().is_some_and(|s| Arc::ptr_eq(&s.talk, talk))
+    }
+
+    pub(super) fn talker(&self) -> TalkerId {
+        self.setup.get().map_or(0, |s| s.talker)
+    }
+
     pub(super) fn codecs(&self) -> CodecList {
         self.setup
             .get()

@@ -45,6 +45,16 @@ impl BackchannelReceiver {
         self.imp().set_playing(playing)
     }
 
+    /// The identity of this back channel in the mount's talk.
+    pub fn talker(&self) -> crate::talk_floor::TalkerId {
+        self.imp().talker()
+    }
+
+    /// Whether this back channel belongs to the mount whose talk is `talk`.
+    pub fn talks_to(&self, talk: &Arc<Talk>) -> bool {
+        self.imp().talks_to(talk)
+    }
+
     /// Who the client is, for talk events.
     pub fn identify(&self, address: Option<String>, session: Option<String>) {
         self.imp().identify(address, session)
