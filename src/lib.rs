@@ -11,6 +11,7 @@ use gst::glib;
 
 pub mod codecs;
 pub mod factory;
+mod forward;
 mod media;
 mod onvifbackchannelsrc;
 mod output;

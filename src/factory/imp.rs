@@ -7,6 +7,7 @@ use gst_rtsp_server::subclass::prelude::*;
 
 use super::TalkPolicyValue;
 use crate::codecs::CodecList;
+use crate::forward::SharedForward;
 use crate::media::OnvifBackchannelMedia;
 use crate::output::OutputPipeline;
 use crate::receiver::{rtp_caps, BackchannelReceiver};
@@ -68,6 +69,7 @@ impl Default for Settings {
 struct State {
     talk: Option<Arc<Talk>>,
     output: Option<OutputPipeline>,
+    forward: Option<Arc<SharedForward>>,
 }
 
 #[derive(Default)]
@@ -118,6 +120,14 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                          Bandwidth (0 = no limit; viewers without the back channel never count)",
                     )
                     .default_value(0)
+                    .build(),
+                glib::ParamSpecObject::builder::<gst::Pipeline>("forward-pipeline")
+                    .nick("Forward pipeline")
+                    .blurb(
+                        "The pipeline running `launch` once for every client (NULL until \
+                         the first client); watch its bus",
+                    )
+                    .read_only()
                     .build(),
                 glib::ParamSpecObject::builder::<gst::Pipeline>("output-pipeline")
                     .nick("Output pipeline")
@@ -201,6 +211,14 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
             "output" => self.settings.lock().unwrap().output.to_value(),
             "talk-policy" => self.settings.lock().unwrap().talk_policy.to_value(),
             "max-talkers" => self.settings.lock().unwrap().max_talkers.to_value(),
+            "forward-pipeline" => self
+                .state
+                .lock()
+                .unwrap()
+                .forward
+                .as_ref()
+                .map(|f| f.pipeline().clone())
+                .to_value(),
             "output-pipeline" => self
                 .state
                 .lock()
@@ -272,6 +290,18 @@ impl OnvifBackchannelMediaFactory {
     /// Why the last `codecs` value was refused, if it was.
     pub(super) fn codecs_error(&self) -> Option<String> {
         self.settings.lock().unwrap().codecs_error.clone()
+    }
+
+    /// The mount's forward pipeline, started by its first client.
+    fn forward(&self) -> Result<Arc<SharedForward>, String> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(forward) = &state.forward {
+            return Ok(forward.clone());
+        }
+        let launch = self.obj().launch().ok_or("no launch line set")?;
+        let forward = Arc::new(SharedForward::start(&launch)?);
+        state.forward = Some(forward.clone());
+        Ok(forward)
     }
 
     /// Checks the SETUPs of the current request's client against `max-talkers`.
@@ -350,28 +380,33 @@ impl OnvifBackchannelMediaFactory {
 
 impl RTSPMediaFactoryImpl for OnvifBackchannelMediaFactory {
     fn create_element(&self, _url: &gst_rtsp::RTSPUrl) -> Option<gst::Element> {
-        let launch = self.obj().launch()?;
-        let element = match gst::parse::launch_full(&launch, None, gst::ParseFlags::PLACE_IN_BIN) {
-            Ok(element) => element,
+        let forward = match self.forward() {
+            Ok(forward) => forward,
             Err(err) => {
-                gst::error!(CAT, imp = self, "cannot parse launch '{launch}': {err}");
+                gst::error!(CAT, imp = self, "{err}");
+                return None;
+            }
+        };
+        let bin = match forward.client_bin() {
+            Ok(bin) => bin,
+            Err(err) => {
+                gst::error!(CAT, imp = self, "{err}");
                 return None;
             }
         };
         if !self.client_wants_backchannel() {
             gst::debug!(CAT, imp = self, "client did not ask for the back channel");
-            return Some(element);
+            return Some(bin.upcast());
         }
         let codecs = self.settings.lock().unwrap().codecs.clone();
         if codecs.is_empty() {
-            return Some(element);
+            return Some(bin.upcast());
         }
         let receiver = BackchannelReceiver::new(codecs, self.talk(false));
         self.watch_client();
-        let bin = element.downcast_ref::<gst::Bin>()?;
         bin.add(&receiver).ok()?;
         gst::debug!(CAT, imp = self, "media with back channel created");
-        Some(element)
+        Some(bin.upcast())
     }
 
     fn configure(&self, media: &gst_rtsp_server::RTSPMedia) {

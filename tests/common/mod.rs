@@ -44,6 +44,7 @@ impl TestServer {
         .downcast()
         .unwrap();
         factory.set_launch(FORWARD_LAUNCH);
+        // ("launch" may be overridden by `props`.)
         // No sound card in CI: tests that listen set their own output.
         factory.set_property("output", "fakesink sync=false");
         for (k, v) in props {

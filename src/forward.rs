@@ -1,0 +1,277 @@
+//! The forward streams of a mount, run once for every client.
+//!
+//! gst-rtsp-server never shares a media that has a back channel, so each
+//! talker would get its own copy of the whole `launch` pipeline, encoders
+//! and capture devices included. Instead, the factory runs `launch` once in
+//! a pipeline of its own, where each payloader `payN` is replaced by an
+//! appsink that receives the encoded stream. Every client media gets a
+//! small pipeline `appsrc ! <a payloader like payN>` per stream (its own
+//! SSRC and sequence numbers) fed from that appsink.
+//!
+//! A client that joins asks the encoders for a key unit and is fed from its
+//! first key frame on, so it can decode at once.
+
+use std::sync::{Condvar, LazyLock, Mutex};
+
+use gst::prelude::*;
+
+pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "onvifbackchannel-forward",
+        gst::DebugColorFlags::empty(),
+        Some("ONVIF back channel shared forward streams"),
+    )
+});
+
+/// How long a new client waits for the encoders' first output.
+const CAPS_TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(5);
+
+/// One client's end of a forward stream.
+struct Feed {
+    appsrc: glib::WeakRef<gst_app::AppSrc>,
+    /// Nothing is sent before the first key frame.
+    started: bool,
+}
+
+/// One forward stream: what `payN` received, and who gets it.
+struct Stream {
+    index: usize,
+    appsink: gst_app::AppSink,
+    /// The payloader of `launch`, as a model for each client's copy.
+    payloader: gst::Element,
+    feeds: Mutex<Vec<Feed>>,
+    /// Caps of the encoded stream, known from its first sample on.
+    caps: Mutex<Option<gst::Caps>>,
+    caps_known: Condvar,
+}
+
+/// The mount's single forward pipeline.
+pub struct SharedForward {
+    pipeline: gst::Pipeline,
+    streams: Vec<std::sync::Arc<Stream>>,
+}
+
+impl SharedForward {
+    /// Builds the pipeline from `launch` and starts it.
+    pub fn start(launch: &str) -> Result<SharedForward, String> {
+        let element = gst::parse::launch_full(launch, None, gst::ParseFlags::PLACE_IN_BIN)
+            .map_err(|e| format!("cannot parse launch '{launch}': {e}"))?;
+        let bin = element
+            .downcast::<gst::Bin>()
+            .map_err(|_| "launch is not a bin".to_string())?;
+        let pipeline = gst::Pipeline::with_name("onvifbackchannel-forward");
+        // Client pipelines run on the system clock; timestamps are mapped
+        // through absolute time, so this one must too (a capture element
+        // would otherwise provide its own clock).
+        pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+        pipeline.add(&bin).map_err(|e| e.to_string())?;
+
+        let mut streams = Vec::new();
+        while let Some(payloader) = bin.by_name(&format!("pay{}", streams.len())) {
+            let index = streams.len();
+            let sinkpad = payloader
+                .static_pad("sink")
+                .ok_or(format!("pay{index} has no sink pad"))?;
+            let upstream = sinkpad.peer().ok_or(format!("pay{index} is not linked"))?;
+            upstream.unlink(&sinkpad).map_err(|e| e.to_string())?;
+            let _ = payloader.set_state(gst::State::Null);
+            payloader
+                .parent()
+                .and_then(|p| p.downcast::<gst::Bin>().ok())
+                .map(|p| p.remove(&payloader))
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            let appsink = gst_app::AppSink::builder()
+                .name(format!("forward{index}"))
+                .sync(false)
+                .build();
+            let parent = upstream
+                .parent_element()
+                .and_then(|e| e.parent())
+                .and_then(|p| p.downcast::<gst::Bin>().ok())
+                .unwrap_or_else(|| bin.clone());
+            parent.add(&appsink).map_err(|e| e.to_string())?;
+            upstream
+                .link(&appsink.static_pad("sink").unwrap())
+                .map_err(|e| format!("pay{index}: {e}"))?;
+            let stream = std::sync::Arc::new(Stream {
+                index,
+                appsink: appsink.clone(),
+                payloader,
+                feeds: Mutex::new(Vec::new()),
+                caps: Mutex::new(None),
+                caps_known: Condvar::new(),
+            });
+            let weak = std::sync::Arc::downgrade(&stream);
+            appsink.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |sink| {
+                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                        if let Some(stream) = weak.upgrade() {
+                            stream.fan_out(&sample, sink.base_time());
+                        }
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            );
+            streams.push(stream);
+        }
+        gst::info!(
+            CAT,
+            "forward pipeline with {} streams: {launch}",
+            streams.len()
+        );
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| format!("forward pipeline '{launch}' failed to start"))?;
+        Ok(SharedForward { pipeline, streams })
+    }
+
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
+
+    /// A client's copy of the forward streams: `appsrc ! payloader` per
+    /// stream, payloaders named `pay0`, `pay1`... as gst-rtsp-server wants.
+    pub fn client_bin(&self) -> Result<gst::Bin, String> {
+        let bin = gst::Bin::new();
+        for stream in &self.streams {
+            let caps = stream.wait_caps()?;
+            let appsrc = gst_app::AppSrc::builder()
+                .caps(&caps)
+                .format(gst::Format::Time)
+                .is_live(true)
+                .build();
+            let payloader = copy_element(&stream.payloader, &format!("pay{}", stream.index))?;
+            bin.add_many([appsrc.upcast_ref(), &payloader])
+                .map_err(|e| e.to_string())?;
+            appsrc.link(&payloader).map_err(|e| e.to_string())?;
+            stream.feeds.lock().unwrap().push(Feed {
+                appsrc: appsrc.downgrade(),
+                started: false,
+            });
+            stream.request_key_unit();
+        }
+        Ok(bin)
+    }
+}
+
+impl Drop for SharedForward {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+impl Stream {
+    /// The caps of the encoded stream, once the encoder has produced them.
+    fn wait_caps(&self) -> Result<gst::Caps, String> {
+        let timeout = std::time::Duration::from_nanos(CAPS_TIMEOUT.nseconds());
+        let caps = self.caps.lock().unwrap();
+        let (caps, _) = self
+            .caps_known
+            .wait_timeout_while(caps, timeout, |c| c.is_none())
+            .unwrap();
+        caps.clone().ok_or_else(|| {
+            format!(
+                "forward stream {} produced nothing in {CAPS_TIMEOUT}",
+                self.index
+            )
+        })
+    }
+
+    /// Asks the encoder for a key frame with its headers.
+    fn request_key_unit(&self) {
+        let event = gst::event::CustomUpstream::new(
+            gst::Structure::builder("GstForceKeyUnit")
+                .field("running-time", u64::MAX)
+                .field("all-headers", true)
+                .field("count", 0u32)
+                .build(),
+        );
+        let pad = self.appsink.static_pad("sink").unwrap();
+        if !pad.push_event(event) {
+            gst::debug!(
+                CAT,
+                "stream {}: nobody upstream makes key units",
+                self.index
+            );
+        }
+    }
+
+    /// Sends a sample of the shared pipeline to every client.
+    fn fan_out(&self, sample: &gst::Sample, base_time: Option<gst::ClockTime>) {
+        let Some(buffer) = sample.buffer() else {
+            return;
+        };
+        {
+            let mut caps = self.caps.lock().unwrap();
+            if caps.as_deref() != sample.caps() {
+                *caps = sample.caps_owned();
+                self.caps_known.notify_all();
+            }
+        }
+        let is_key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let mut feeds = self.feeds.lock().unwrap();
+        feeds.retain_mut(|feed| {
+            let Some(appsrc) = feed.appsrc.upgrade() else {
+                return false;
+            };
+            // Its base time, and so the mapping of timestamps, is only
+            // known once the client pipeline plays.
+            if appsrc.current_state() != gst::State::Playing {
+                return true;
+            }
+            if !feed.started {
+                if !is_key {
+                    return true;
+                }
+                gst::debug!(CAT, "stream {}: client starts at a key frame", self.index);
+                feed.started = true;
+            }
+            // Same instant, the client pipeline's running time.
+            let (Some(base), Some(client_base)) = (base_time, appsrc.base_time()) else {
+                return true;
+            };
+            let mut out = buffer.copy();
+            {
+                let out = out.make_mut();
+                let shift = |t: gst::ClockTime| (t + base).checked_sub(client_base);
+                out.set_pts(buffer.pts().and_then(shift));
+                out.set_dts(buffer.dts().and_then(shift));
+            }
+            // Flushing or not yet playing: this client just misses the buffer.
+            let _ = appsrc.push_buffer(out);
+            true
+        });
+    }
+}
+
+/// A new element of the same kind as `model`, with the properties it was
+/// given in `launch`.
+fn copy_element(model: &gst::Element, name: &str) -> Result<gst::Element, String> {
+    let factory = model
+        .factory()
+        .ok_or_else(|| format!("{} has no factory", model.name()))?;
+    let copy = factory
+        .create()
+        .name(name)
+        .build()
+        .map_err(|e| e.to_string())?;
+    for pspec in model.list_properties() {
+        let flags = pspec.flags();
+        if !flags.contains(glib::ParamFlags::READWRITE)
+            || flags.contains(glib::ParamFlags::CONSTRUCT_ONLY)
+            || ["name", "parent"].contains(&pspec.name())
+        {
+            continue;
+        }
+        let value = model.property_value(pspec.name());
+        if pspec.value_type() != value.type_() {
+            continue;
+        }
+        if value.compare(pspec.default_value()) != Some(std::cmp::Ordering::Equal) {
+            copy.set_property_from_value(pspec.name(), &value);
+        }
+    }
+    Ok(copy)
+}

@@ -1,0 +1,116 @@
+//! The forward streams run once per mount, however many clients watch or talk,
+//! and a client that joins late gets a picture it can decode at once.
+
+mod common;
+
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::rtsp::{backchannel_section, forward_control, RtspClient, BACKCHANNEL};
+use common::TestServer;
+use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
+
+/// Elements made by `factory_name` inside `bin`, at any depth.
+fn count(bin: &gst::Bin, factory_name: &str) -> usize {
+    bin.iterate_recurse()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.factory().is_some_and(|f| f.name() == factory_name))
+        .count()
+}
+
+#[test]
+fn one_forward_pipeline_for_every_client() {
+    let server = TestServer::start(&[]);
+    let medias: Arc<Mutex<Vec<gst_rtsp_server::RTSPMedia>>> = Arc::default();
+    let m = medias.clone();
+    server.factory.connect_media_configure(move |_, media| {
+        m.lock().unwrap().push(media.clone());
+    });
+    let mut clients = Vec::new();
+    for i in 0..4 {
+        let mut c = RtspClient::connect(server.port);
+        let talk = i % 2 == 0;
+        let r = c.describe(talk.then_some(BACKCHANNEL));
+        assert_eq!(r.status, 200);
+        assert_eq!(c.setup_tcp(&forward_control(&r.body), 0, talk).status, 200);
+        if talk {
+            let (_, bc, _) = backchannel_section(&r.body).unwrap();
+            assert_eq!(c.setup_tcp(&bc, 2, true).status, 200);
+        }
+        assert_eq!(c.play(talk).status, 200);
+        c.drain_in_background();
+        clients.push(c);
+    }
+    let forward = server
+        .factory
+        .property::<Option<gst::Pipeline>>("forward-pipeline")
+        .expect("forward pipeline running");
+    assert_eq!(count(forward.upcast_ref(), "audiotestsrc"), 1);
+    assert_eq!(count(forward.upcast_ref(), "mulawenc"), 1);
+    let medias = medias.lock().unwrap();
+    assert_eq!(medias.len(), 4);
+    for media in medias.iter() {
+        let element = media.element().downcast::<gst::Bin>().unwrap();
+        assert_eq!(count(&element, "audiotestsrc"), 0);
+        assert_eq!(count(&element, "mulawenc"), 0);
+        assert_eq!(count(&element, "rtppcmupay"), 1);
+    }
+}
+
+const VIDEO_LAUNCH: &str =
+    "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
+    ! vp8enc deadline=1 keyframe-max-dist=600 ! rtpvp8pay name=pay0 pt=96 )";
+
+/// Time from PLAY to the first decoded frame for a plain rtspsrc viewer.
+fn first_frame_after(url: &str) -> Duration {
+    let pipeline = gst::parse::launch(&format!(
+        "rtspsrc location={url} latency=0 protocols=tcp ! rtpvp8depay ! vp8dec ! appsink name=frames sync=false"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("frames")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<Instant>();
+    let tx = Mutex::new(tx);
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let _ = s.pull_sample();
+                let _ = tx.lock().unwrap().send(Instant::now());
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let start = Instant::now();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let first = rx
+        .recv_timeout(Duration::from_secs(15))
+        .expect("a decoded frame");
+    pipeline.set_state(gst::State::Null).unwrap();
+    // See rtspsrc_talk.rs: rtspsrc 1.22.0 may abort when finalized right away.
+    std::mem::forget(pipeline);
+    first - start
+}
+
+#[test]
+fn a_late_joiner_gets_a_decodable_picture_at_once() {
+    common::init();
+    if gst::ElementFactory::find("vp8enc").is_none() {
+        eprintln!("skipping: no vp8enc");
+        return;
+    }
+    let server = TestServer::start(&[("launch", VIDEO_LAUNCH)]);
+    // The first viewer starts the forward pipeline and its encoder.
+    let first = first_frame_after(&server.url());
+    // The encoder makes a key frame every 40 s by itself; a client that joins
+    // now must not wait for it.
+    let late = first_frame_after(&server.url());
+    eprintln!("first frame: first viewer {first:?}, late joiner {late:?}");
+    assert!(late < Duration::from_secs(3), "late joiner waited {late:?}");
+}
