@@ -510,9 +510,10 @@ def load_our_type(plugin_dir):
     return gtype, None
 
 
-def our_factory(gtype, udp_port):
+def our_factory(gtype, udp_port, policy):
     """Our GstOnvifBackchannelMediaFactory decoding into the UDP socket."""
     factory = GObject.new(gtype)
+    factory.set_property("talk-policy", policy)
     factory.set_property("launch", FORWARD_LAUNCH)
     factory.set_property("codecs", "PCMU")
     factory.set_property(
@@ -601,6 +602,9 @@ def main():
     parser.add_argument("--only", choices=("upstream", "ours"))
     parser.add_argument("--plugin-dir", default=None,
                         help="directory holding " + PLUGIN_FILE)
+    parser.add_argument("--talk-policy", default="exclusive",
+                        choices=("exclusive", "latest", "mix"),
+                        help="our factory's talk-policy")
     parser.add_argument("--lead-in-ms", type=int, default=1000,
                         help="silence sent before the tone (0: the tone starts "
                              "the talk, so stream set-up counts too)")
@@ -629,8 +633,8 @@ def main():
             notes.append(f"ours: SKIPPED - {why}")
             print(notes[-1], flush=True)
         else:
-            results.append(benchmark("ours (latency default)",
-                                     lambda port: our_factory(gtype, port),
+            results.append(benchmark(f"ours (defaults, {args.talk_policy})",
+                                     lambda port: our_factory(gtype, port, args.talk_policy),
                                      args.trials, payloads))
 
     print_table(results)

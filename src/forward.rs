@@ -73,6 +73,9 @@ impl SharedForward {
                 .static_pad("sink")
                 .ok_or(format!("pay{index} has no sink pad"))?;
             let upstream = sinkpad.peer().ok_or(format!("pay{index} is not linked"))?;
+            // What the payloader accepts still constrains the encoder
+            // (e.g. rtppcmupay takes 8 kHz only).
+            let accepted = sinkpad.query_caps(None);
             upstream.unlink(&sinkpad).map_err(|e| e.to_string())?;
             let _ = payloader.set_state(gst::State::Null);
             payloader
@@ -83,6 +86,7 @@ impl SharedForward {
                 .map_err(|e| e.to_string())?;
             let appsink = gst_app::AppSink::builder()
                 .name(format!("forward{index}"))
+                .caps(&accepted)
                 .sync(false)
                 .build();
             let parent = upstream

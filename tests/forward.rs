@@ -114,3 +114,17 @@ fn a_late_joiner_gets_a_decodable_picture_at_once() {
     eprintln!("first frame: first viewer {first:?}, late joiner {late:?}");
     assert!(late < Duration::from_secs(3), "late joiner waited {late:?}");
 }
+
+#[test]
+fn the_payloader_still_constrains_the_encoder() {
+    // Without a caps filter the encoder would pick 44.1 kHz; rtppcmupay only
+    // takes 8 kHz, and so must the forward pipeline's end of it.
+    let server = TestServer::start(&[(
+        "launch",
+        "( audiotestsrc is-live=true wave=silence ! mulawenc ! rtppcmupay name=pay0 pt=0 )",
+    )]);
+    let mut c = RtspClient::connect(server.port);
+    let r = c.describe(Some(BACKCHANNEL));
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("a=rtpmap:0 PCMU/8000"), "{}", r.body);
+}
