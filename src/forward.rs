@@ -120,6 +120,28 @@ impl SharedForward {
             );
             streams.push(stream);
         }
+        // Nobody pops this bus: messages are logged and dropped here, so that
+        // they neither pile up nor go unnoticed.
+        pipeline.bus().unwrap().set_sync_handler(|_, msg| {
+            match msg.view() {
+                gst::MessageView::Error(err) => gst::error!(
+                    CAT,
+                    "forward pipeline error from {:?}: {} ({:?})",
+                    msg.src().map(|s| s.path_string()),
+                    err.error(),
+                    err.debug()
+                ),
+                gst::MessageView::Warning(w) => gst::warning!(
+                    CAT,
+                    "forward pipeline warning from {:?}: {} ({:?})",
+                    msg.src().map(|s| s.path_string()),
+                    w.error(),
+                    w.debug()
+                ),
+                _ => (),
+            }
+            gst::BusSyncReply::Drop
+        });
         gst::info!(
             CAT,
             "forward pipeline with {} streams: {launch}",
@@ -146,6 +168,9 @@ impl SharedForward {
                 .format(gst::Format::Time)
                 .is_live(true)
                 .build();
+            // A client whose connection stalls must not make its queue grow
+            // without bound: beyond max-bytes the oldest data goes.
+            appsrc.set_property_from_str("leaky-type", "downstream");
             let payloader = copy_element(&stream.payloader, &format!("pay{}", stream.index))?;
             bin.add_many([appsrc.upcast_ref(), &payloader])
                 .map_err(|e| e.to_string())?;
