@@ -38,9 +38,37 @@ pub fn default_codecs() -> CodecList {
     CodecList::available(element_exists)
 }
 
-/// The default of the `codecs` property.
-pub fn default_codec_names() -> String {
-    default_codecs().names()
+/// The properties about who may talk, shared with `onvifbackchannelsrc`
+/// (which forwards them to its factory); `extra_flags` adds e.g.
+/// `gst::PARAM_FLAG_MUTABLE_READY` there.
+pub fn talk_properties(extra_flags: glib::ParamFlags) -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecString::builder("codecs")
+            .nick("Codecs")
+            .blurb(
+                "Comma-separated codecs the back channel accepts, in preference order: \
+                         PCMU, PCMA, G722, OPUS, AAC, L16-48000, L16-16000, L16-8000, G726-40, \
+                         G726-32, G726-24, G726-16. Default: every one whose depayloader and \
+                         decoder are installed. Empty: no back channel on this mount",
+            )
+            .default_value(Some(default_codecs().names().as_str()))
+            .flags(glib::ParamFlags::READWRITE | extra_flags)
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("talk-policy", TalkPolicyValue::default())
+            .nick("Talk policy")
+            .blurb("Who is heard when several clients send audio")
+            .flags(glib::ParamFlags::READWRITE | extra_flags)
+            .build(),
+        glib::ParamSpecUInt::builder("max-talkers")
+            .nick("Maximum talkers")
+            .blurb(
+                "Back channel SETUPs allowed at once; more get 453 Not Enough \
+                         Bandwidth (0 = no limit; viewers without the back channel never count)",
+            )
+            .default_value(0)
+            .flags(glib::ParamFlags::READWRITE | extra_flags)
+            .build(),
+    ]
 }
 
 struct Settings {
@@ -90,17 +118,8 @@ impl ObjectSubclass for OnvifBackchannelMediaFactory {
 impl ObjectImpl for OnvifBackchannelMediaFactory {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("codecs")
-                    .nick("Codecs")
-                    .blurb(
-                        "Comma-separated codecs the back channel accepts, in preference order: \
-                         PCMU, PCMA, G722, OPUS, AAC, L16-48000, L16-16000, L16-8000, G726-40, \
-                         G726-32, G726-24, G726-16. Default: every one whose depayloader and \
-                         decoder are installed. Empty: no back channel on this mount",
-                    )
-                    .default_value(Some(default_codecs().names().as_str()))
-                    .build(),
+            let mut properties = talk_properties(glib::ParamFlags::empty());
+            properties.extend([
                 glib::ParamSpecString::builder("output")
                     .nick("Output")
                     .blurb(
@@ -108,18 +127,6 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                          from an internal live source); built once, at the first back channel",
                     )
                     .default_value(Some(DEFAULT_OUTPUT))
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("talk-policy", TalkPolicyValue::default())
-                    .nick("Talk policy")
-                    .blurb("Who is heard when several clients send audio")
-                    .build(),
-                glib::ParamSpecUInt::builder("max-talkers")
-                    .nick("Maximum talkers")
-                    .blurb(
-                        "Back channel SETUPs allowed at once; more get 453 Not Enough \
-                         Bandwidth (0 = no limit; viewers without the back channel never count)",
-                    )
-                    .default_value(0)
                     .build(),
                 glib::ParamSpecObject::builder::<gst::Pipeline>("forward-pipeline")
                     .nick("Forward pipeline")
@@ -134,7 +141,8 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                     .blurb("The standing output pipeline (NULL until the first back channel); watch its bus")
                     .read_only()
                     .build(),
-            ]
+            ]);
+            properties
         });
         PROPERTIES.as_ref()
     }

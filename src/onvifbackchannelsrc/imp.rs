@@ -26,7 +26,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_rtsp_server::prelude::*;
 
-use crate::factory::{OnvifBackchannelMediaFactory, TalkPolicyValue};
+use crate::factory::OnvifBackchannelMediaFactory;
 use crate::outputsrc::TalkOutputSrc;
 use crate::talk;
 
@@ -109,7 +109,8 @@ impl ObjectSubclass for OnvifBackchannelSrc {
 impl ObjectImpl for OnvifBackchannelSrc {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
+            let mut properties = crate::factory::talk_properties(gst::PARAM_FLAG_MUTABLE_READY);
+            properties.extend([
                 glib::ParamSpecString::builder("address")
                     .nick("Address")
                     .blurb("Address the RTSP server listens on")
@@ -143,34 +144,11 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .default_value(Some(DEFAULT_LAUNCH))
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("codecs")
-                    .nick("Codecs")
-                    .blurb(
-                        "Comma-separated codecs the back channel accepts, in preference order \
-                         (default: every installed one; empty: no back channel)",
-                    )
-                    .default_value(Some(crate::factory::default_codec_names().as_str()))
-                    .mutable_ready()
-                    .build(),
                 glib::ParamSpecUInt::builder("latency")
                     .nick("Latency")
                     .blurb("Receive jitter buffer latency in milliseconds")
                     .maximum(10_000)
                     .default_value(DEFAULT_LATENCY)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("talk-policy", TalkPolicyValue::default())
-                    .nick("Talk policy")
-                    .blurb("Who is heard when several clients send audio")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("max-talkers")
-                    .nick("Maximum talkers")
-                    .blurb(
-                        "Back channel SETUPs allowed at once; more get 453 Not Enough \
-                         Bandwidth (0 = no limit; viewers without the back channel never count)",
-                    )
-                    .default_value(0)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecObject::builder::<gst_rtsp_server::RTSPServer>("server")
@@ -181,7 +159,8 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     )
                     .mutable_ready()
                     .build(),
-            ]
+            ]);
+            properties
         });
         PROPERTIES.as_ref()
     }
