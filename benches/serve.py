@@ -27,6 +27,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 
 import gi
@@ -84,35 +85,40 @@ def our_factory(launch, policy, plugin_dir):
 
 
 class TalkerLog:
-    """Collects talk events of our factory.
+    """Collects the talk events of our factory.
 
-    Signals arrive on streaming threads; list/set updates are atomic under
-    the GIL, and the results are only read after the main loop has stopped.
+    Every event marks its talker as seen (so shutdown can wait for the
+    `left` of each); `left` events keep the talker's final counters.
+    Signals arrive on streaming threads, hence the lock.
     """
 
     def __init__(self, factory):
+        self.lock = threading.Lock()
         self.seen = set()
-        self.left = []
+        self.left = {}
         factory.connect("talk-event", self._on_event)
 
     def _on_event(self, _factory, structure):
-        """Remember every talker; record the counters of those that left."""
+        """Remember the talker; on `left`, record its counters."""
         talker = structure.get_value("talker")
-        self.seen.add(talker)
-        if structure.get_value("event") == "left":
-            self.left.append((talker, structure.get_value("received"),
-                              structure.get_value("dropped"),
-                              structure.get_value("session")))
+        with self.lock:
+            self.seen.add(talker)
+            if structure.get_value("event") == "left":
+                self.left[talker] = (structure.get_value("received"),
+                                     structure.get_value("dropped"),
+                                     structure.get_value("session"))
 
     def pending(self):
         """Talkers seen that have not left yet."""
-        return self.seen - {talker for talker, *_ in self.left}
+        with self.lock:
+            return self.seen - self.left.keys()
 
     def print_lines(self):
         """One TALKER line per talker that left."""
-        for talker, received, dropped, session in self.left:
-            print(f"TALKER {talker} received={received} dropped={dropped} "
-                  f"session={session}")
+        with self.lock:
+            for talker, (received, dropped, session) in self.left.items():
+                print(f"TALKER {talker} received={received} dropped={dropped} "
+                      f"session={session}")
 
 
 def run_server(factory, talkers):
@@ -124,7 +130,6 @@ def run_server(factory, talkers):
     server.get_mount_points().add_factory(MOUNT, factory)
     if not server.attach(None):
         raise SystemExit("failed to attach the RTSP server")
-    print(f"PORT {server.get_bound_port()}", flush=True)
 
     def quit_when_talkers_left(deadline):
         """Quit once every talker seen has left, or at `deadline`."""
@@ -141,6 +146,8 @@ def run_server(factory, talkers):
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signum, on_signal)
+    # Only now: a SIGTERM sent right after reading the port must be handled.
+    print(f"PORT {server.get_bound_port()}", flush=True)
     loop.run()
 
 
@@ -168,11 +175,8 @@ def main():
     run_server(factory, talkers)
     if talkers is not None:
         talkers.print_lines()
-    sys.stdout.flush()
-    # Skip interpreter teardown: finalizing live GStreamer pipelines from
-    # Python's shutdown can block; the kernel reclaims everything anyway.
-    os._exit(0)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
