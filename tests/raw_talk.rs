@@ -364,6 +364,10 @@ fn factory_signals_talk_events_with_losses_and_drops() {
     let (mut b, _) = playing_talker(&server, true);
     let mut sa = PcmuSender::new(1);
     let mut sb = PcmuSender::new(2);
+    // A has the floor before B starts, and keeps talking after B's last
+    // packet: the server has handled all of B's packets before A leaves.
+    send_tone(&mut a, &mut sa, 440.0, 60);
+    sb.next(0.0);
     for i in 0..20 {
         let p = sa.next(440.0);
         if i % 5 != 4 {
@@ -372,6 +376,7 @@ fn factory_signals_talk_events_with_losses_and_drops() {
         let p = sb.next(1000.0);
         b.send_interleaved(2, &p); // refused: A holds the floor
     }
+    send_tone(&mut a, &mut sa, 440.0, 100);
     a.shutdown();
     rx.recv_timeout(Duration::from_secs(5))
         .expect("left event for A");
@@ -380,8 +385,8 @@ fn factory_signals_talk_events_with_losses_and_drops() {
         .expect("left event for B");
     let seen = seen.lock().unwrap();
     let (left_a, left_b) = (&seen[0], &seen[1]);
-    assert_eq!(left_a.get::<u64>("received").unwrap(), 16);
-    assert_eq!(left_a.get::<u64>("lost").unwrap(), 3); // the last gap is not seen
+    assert_eq!(left_a.get::<u64>("received").unwrap(), 3 + 16 + 5);
+    assert_eq!(left_a.get::<u64>("lost").unwrap(), 4);
     assert_eq!(left_a.get::<u64>("dropped").unwrap(), 0);
     assert_eq!(left_b.get::<u64>("dropped").unwrap(), 20);
     assert_eq!(left_b.get::<u64>("received").unwrap(), 20);
