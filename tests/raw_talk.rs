@@ -385,7 +385,10 @@ fn factory_signals_talk_events_with_losses_and_drops() {
         .expect("left event for B");
     let seen = seen.lock().unwrap();
     let (left_a, left_b) = (&seen[0], &seen[1]);
-    assert_eq!(left_a.get::<u64>("received").unwrap(), 3 + 16 + 5);
+    // The last packets may still be queued in the server when A's connection
+    // closes; those are not counted.
+    let received = left_a.get::<u64>("received").unwrap();
+    assert!((3 + 16 + 3..=3 + 16 + 5).contains(&received), "{received}");
     assert_eq!(left_a.get::<u64>("lost").unwrap(), 4);
     assert_eq!(left_a.get::<u64>("dropped").unwrap(), 0);
     assert_eq!(left_b.get::<u64>("dropped").unwrap(), 20);
