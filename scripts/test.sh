@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command:
 #   1. install missing system deps (scripts/deps.sh)
-#   2. cargo build --release (the plugin)
+#   2. cargo build --release (the plugin and the examples)
 #   3. cargo test --release --all-targets
 #   4. plugin checks with gst-inspect-1.0 / gst-launch-1.0 against the built .so
 # Everything uses the release profile so the build in step 2 is the one that is
@@ -18,8 +18,8 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 PLUGIN_DIR=$TARGET_DIR/release
 PLUGIN_SO=$PLUGIN_DIR/libgstonvifbackchannel.so
 
-echo "==> cargo build --release"
-cargo build --release
+echo "==> cargo build --release (plugin and examples)"
+cargo build --release --lib --examples
 [[ -f $PLUGIN_SO ]] || { echo "test.sh: $PLUGIN_SO was not built" >&2; exit 1; }
 
 failures=0
@@ -82,6 +82,10 @@ check "gst-inspect-1.0 onvifbackchannelsrc" \
 check "gst-launch-1.0 onvifbackchannelsrc smoke test (100 buffers)" \
     env GST_PLUGIN_PATH="$PLUGIN_DIR" timeout 20 gst-launch-1.0 -e \
     onvifbackchannelsrc port=0 ! audioconvert ! audioresample ! fakesink num-buffers=100
+check "README demo: examples/talk into onvifbackchannelsrc, 2 s of 440 Hz come out" \
+    bash scripts/demo-check.sh "$PLUGIN_DIR" "$TARGET_DIR/release/examples/talk"
+check "meson install into a temporary prefix, then gst-inspect-1.0 from there" \
+    bash scripts/meson-check.sh
 ((p_failed == 0)) || failures=$((failures + 1))
 
 # ---- summary ----------------------------------------------------------------

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The README's demo, end to end: onvifbackchannelsrc serves on a free port and
+# writes what it hears to a WAV file; examples/talk sends 2 s of 440 Hz through
+# rtspsrc; the WAV must then hold about 2 s of loud 440 Hz audio.
+#   usage: scripts/demo-check.sh PLUGIN_DIR TALK_BINARY
+set -euo pipefail
+plugin_dir=$1
+talk=$2
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+GST_PLUGIN_PATH=$plugin_dir gst-launch-1.0 -e -v \
+    onvifbackchannelsrc address=127.0.0.1 port=0 \
+    ! audioconvert ! audio/x-raw,format=S16LE,rate=16000,channels=1 \
+    ! wavenc ! filesink location="$work/talk.wav" >"$work/server.log" 2>&1 &
+server_pid=$!
+
+# gst-launch -v prints the bound-port notification once the server listens.
+port=$(timeout 20 tail -n +1 -f "$work/server.log" \
+    | sed -un 's/.*bound-port = \([1-9][0-9]*\).*/\1/p' | head -n 1) || true
+[[ -n $port ]] || { echo "server did not report its port"; cat "$work/server.log"; exit 1; }
+
+timeout 30 "$talk" "rtsp://127.0.0.1:$port/stream" --seconds 2 --freq 440
+
+# -e: EOS on SIGINT, so that wavenc writes its header.
+kill -INT "$server_pid"
+wait "$server_pid" || true
+server_pid=
+
+/usr/bin/python3 - "$work/talk.wav" <<'PY'
+import array, math, sys, wave
+with wave.open(sys.argv[1]) as w:
+    rate = w.getframerate()
+    samples = array.array("h", w.readframes(w.getnframes()))
+window = rate // 100
+loud = [samples[i:i + window] for i in range(0, len(samples) - window, window)
+        if math.sqrt(sum(s * s for s in samples[i:i + window]) / window) > 1600]
+loud_ms = 10 * len(loud)
+crossings = sum(1 for w in loud for a, b in zip(w, w[1:]) if (a < 0) != (b < 0))
+freq = crossings / 2 / (len(loud) * window / rate) if loud else 0
+print(f"demo: {loud_ms} ms of loud audio at about {freq:.0f} Hz")
+sys.exit(0 if 1800 <= loud_ms <= 2300 and abs(freq - 440) < 15 else 1)
+PY
