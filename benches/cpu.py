@@ -39,11 +39,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
+from rtsp_common import (ONVIF_BACKCHANNEL, RtspError, interleaved_channel,
+                         linear_to_ulaw, sdp_tracks)
 
 HOST = "127.0.0.1"
 MOUNT = "/stream"
-ONVIF_BACKCHANNEL = "www.onvif.org/ver20/backchannel"
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 SERVE_PY = os.path.join(BENCH_DIR, "serve.py")
 SERVER_PYTHON = "/usr/bin/python3"
@@ -85,20 +85,6 @@ IMPLS = ("upstream", "ours")
 # --------------------------------------------------------------------------
 
 
-def linear_to_ulaw(sample):
-    """Encode one signed 16-bit linear sample as a G.711 mu-law byte."""
-    bias, clip = 0x84, 32635
-    sign = 0x80 if sample < 0 else 0
-    magnitude = min(abs(sample), clip) + bias
-    exponent = 7
-    mask = 0x4000
-    while exponent > 0 and not magnitude & mask:
-        exponent -= 1
-        mask >>= 1
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return ~(sign | (exponent << 4) | mantissa) & 0xFF
-
-
 def tone_payloads():
     """One second of the 440 Hz tone as 50 PCMU payloads of 160 bytes.
 
@@ -114,10 +100,6 @@ def tone_payloads():
 # --------------------------------------------------------------------------
 # RTSP clients
 # --------------------------------------------------------------------------
-
-
-class RtspError(Exception):
-    """An RTSP request failed or timed out."""
 
 
 class Client:
@@ -269,39 +251,6 @@ class Client:
         """Close the connection."""
         self.closed.set()
         self.sock.close()
-
-
-def sdp_tracks(sdp, content_base):
-    """Return [(control_url, is_backchannel)] for every SDP media section.
-
-    The back channel is the m=audio section marked a=sendonly.
-    """
-    sections = [[]]
-    for line in sdp.splitlines():
-        line = line.strip()
-        if line.startswith("m="):
-            sections.append([])
-        sections[-1].append(line)
-    tracks = []
-    for section in sections[1:]:
-        control = next((line[len("a=control:"):] for line in section
-                        if line.startswith("a=control:")), None)
-        if control is None:
-            continue
-        url = content_base if control == "*" else urllib.parse.urljoin(content_base, control)
-        backchannel = section[0].startswith("m=audio") and "a=sendonly" in section
-        tracks.append((url, backchannel))
-    if not any(backchannel for _, backchannel in tracks):
-        raise RtspError("no m=audio section with a=sendonly and a=control in SDP")
-    return tracks
-
-
-def interleaved_channel(transport):
-    """Extract the first interleaved channel from a Transport header."""
-    for part in transport.split(";"):
-        if part.startswith("interleaved="):
-            return int(part.split("=")[1].split("-")[0])
-    raise RtspError(f"no interleaved channel in Transport: {transport!r}")
 
 
 class Reader(threading.Thread):

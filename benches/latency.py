@@ -32,17 +32,17 @@ import struct
 import sys
 import threading
 import time
-import urllib.parse
 
 import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, GObject, Gst, GstRtspServer  # noqa: E402
+from rtsp_common import (ONVIF_BACKCHANNEL, RtspError, interleaved_channel,
+                         linear_to_ulaw, sdp_tracks)
 
 HOST = "127.0.0.1"
 MOUNT = "/stream"
-ONVIF_BACKCHANNEL = "www.onvif.org/ver20/backchannel"
 PLUGIN_FILE = "libgstonvifbackchannel.so"
 OUR_TYPE = "GstOnvifBackchannelMediaFactory"
 
@@ -67,20 +67,6 @@ FORWARD_LAUNCH = (
 # --------------------------------------------------------------------------
 # Audio helpers
 # --------------------------------------------------------------------------
-
-
-def linear_to_ulaw(sample):
-    """Encode one signed 16-bit linear sample as a G.711 mu-law byte."""
-    bias, clip = 0x84, 32635
-    sign = 0x80 if sample < 0 else 0
-    magnitude = min(abs(sample), clip) + bias
-    exponent = 7
-    mask = 0x4000
-    while exponent > 0 and not magnitude & mask:
-        exponent -= 1
-        mask >>= 1
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return ~(sign | (exponent << 4) | mantissa) & 0xFF
 
 
 def make_payloads():
@@ -167,10 +153,6 @@ class LoudDetector:
 # --------------------------------------------------------------------------
 # Minimal RTSP client
 # --------------------------------------------------------------------------
-
-
-class RtspError(Exception):
-    """An RTSP request failed or timed out."""
 
 
 class RtspClient:
@@ -280,41 +262,6 @@ class RtspClient:
         self.closed.set()
         self.reader.join(timeout=1.0)
         self.sock.close()
-
-
-def sdp_tracks(sdp, content_base):
-    """Return [(control_url, is_backchannel)] for every SDP media section.
-
-    The back channel is the m=audio section marked a=sendonly; control
-    attributes are resolved against the Content-Base.
-    """
-    sections = [[]]
-    for line in sdp.splitlines():
-        line = line.strip()
-        if line.startswith("m="):
-            sections.append([])
-        sections[-1].append(line)
-    tracks = []
-    for section in sections[1:]:
-        control = next((line[len("a=control:"):] for line in section
-                        if line.startswith("a=control:")), None)
-        if control is None:
-            continue
-        url = content_base if control == "*" else urllib.parse.urljoin(
-            content_base, control)
-        backchannel = section[0].startswith("m=audio") and "a=sendonly" in section
-        tracks.append((url, backchannel))
-    if not any(backchannel for _, backchannel in tracks):
-        raise RtspError("no m=audio section with a=sendonly and a=control in SDP")
-    return tracks
-
-
-def interleaved_channel(transport):
-    """Extract the first interleaved channel from a Transport header."""
-    for part in transport.split(";"):
-        if part.startswith("interleaved="):
-            return int(part.split("=")[1].split("-")[0])
-    raise RtspError(f"no interleaved channel in Transport: {transport!r}")
 
 
 # --------------------------------------------------------------------------
