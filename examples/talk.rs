@@ -11,11 +11,14 @@
 //! `--seconds N` and `--freq HZ` for the tone, `--file F.wav` instead of a
 //! tone, `--tcp` to force RTP over the RTSP connection.
 
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gst::prelude::*;
+
+#[path = "common/talkback.rs"]
+mod talkback;
+use talkback::TalkbackClient;
 
 struct Options {
     url: String,
@@ -131,72 +134,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     gst::init()?;
     let (raw_caps, enc, encoding) = encoder(&opts.codec)?;
 
-    let client = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("rtspsrc")
-        .property("location", &opts.url)
-        .property_from_str("backchannel", "onvif")
-        .property("latency", 100u32)
-        .build()?;
-    if opts.tcp {
-        src.set_property_from_str("protocols", "tcp");
-    }
-    client.add(&src)?;
-
     // The SDP tells which payload type the server gave our codec.
     let pt: Arc<Mutex<Option<u32>>> = Arc::default();
     let pt_slot = pt.clone();
-    src.connect("on-sdp", false, move |args| {
-        let sdp = args[1].get::<gst_sdp::SDPMessage>().ok()?;
-        *pt_slot.lock().unwrap() = offered_pt(&sdp, encoding);
-        None
-    });
-    let backchannel: Arc<Mutex<Option<u32>>> = Arc::default();
-    let bc = backchannel.clone();
-    src.connect("select-stream", false, move |args| {
-        let num = args[1].get::<u32>().unwrap();
-        let caps = args[2].get::<gst::Caps>().unwrap();
-        if caps.structure(0).is_some_and(|s| s.has_field("a-sendonly")) {
-            *bc.lock().unwrap() = Some(num);
+    let client = TalkbackClient::connect(&opts.url, Duration::from_secs(10), |src| {
+        if opts.tcp {
+            src.set_property_from_str("protocols", "tcp");
         }
-        Some(true.to_value())
-    });
-    // Forward streams are not played here; the first packet means PLAY was answered.
-    let (playing_tx, playing_rx) = mpsc::channel::<()>();
-    let playing_tx = Mutex::new(playing_tx);
-    let client_weak = client.downgrade();
-    src.connect_pad_added(move |_, pad| {
-        let Some(client) = client_weak.upgrade() else {
-            return;
-        };
-        let sink = gst::ElementFactory::make("fakesink")
-            .property("async", false)
-            .build()
-            .unwrap();
-        client.add(&sink).unwrap();
-        sink.sync_state_with_parent().unwrap();
-        let _ = pad.link(&sink.static_pad("sink").unwrap());
-        let tx = playing_tx.lock().unwrap().clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            let _ = tx.send(());
-            gst::PadProbeReturn::Remove
+        src.connect("on-sdp", false, move |args| {
+            let sdp = args[1].get::<gst_sdp::SDPMessage>().ok()?;
+            *pt_slot.lock().unwrap() = offered_pt(&sdp, encoding);
+            None
         });
-    });
-    client.set_state(gst::State::Playing)?;
-    let bus = client.bus().unwrap();
-    loop {
-        if playing_rx.recv_timeout(Duration::from_millis(100)).is_ok() {
-            break;
-        }
-        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(err) = msg.view() {
-                return Err(format!("{}: {}", opts.url, err.error()).into());
-            }
-        }
-    }
-    let Some(stream) = *backchannel.lock().unwrap() else {
-        return Err("the server offers no back channel (no sendonly track)".into());
-    };
+    })?;
     let Some(pt) = *pt.lock().unwrap() else {
+        client.stop();
         return Err(format!("the server's back channel does not offer {}", opts.codec).into());
     };
     println!(
@@ -224,30 +176,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap()
         .downcast::<gst_app::AppSink>()
         .unwrap();
-    // rtspsrc 1.22.0 takes the caller's reference of the sample (fixed in 1.22.1).
-    let leak_sample = gst::version() == (1, 22, 0, 0);
-    let src_weak = src.downgrade();
-    appsink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let src = src_weak.upgrade().ok_or(gst::FlowError::Flushing)?;
-                if leak_sample {
-                    std::mem::forget(sample.clone());
-                }
-                src.emit_by_name::<gst::FlowReturn>("push-backchannel-sample", &[&stream, &sample])
-                    .into_result()?;
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
+    client.send_from(&appsink);
     sender.set_state(gst::State::Playing)?;
     let msg = sender.bus().unwrap().timed_pop_filtered(
         gst::ClockTime::NONE,
         &[gst::MessageType::Eos, gst::MessageType::Error],
     );
     sender.set_state(gst::State::Null)?;
-    client.set_state(gst::State::Null)?;
+    client.stop();
     if let Some(gst::MessageView::Error(err)) = msg.as_ref().map(|m| m.view()) {
         return Err(format!("sending failed: {}", err.error()).into());
     }

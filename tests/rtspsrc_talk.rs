@@ -4,14 +4,16 @@
 
 mod common;
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::audio::{dominant_frequency, loud_part, loud_samples};
 use common::{TestServer, CAPTURE_OUTPUT, CAPTURE_RATE};
 use gst::prelude::*;
 use gstonvifbackchannel::codecs::CodecList;
+
+#[path = "../examples/common/talkback.rs"]
+mod talkback;
+use talkback::TalkbackClient;
 
 const TONE_MS: u64 = 1000;
 
@@ -57,62 +59,10 @@ fn talk(codec: &str, protocols: &str) -> Option<Vec<f32>> {
         return None;
     }
 
-    let client = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("rtspsrc")
-        .property("location", server.url())
-        .property_from_str("backchannel", "onvif")
-        .property_from_str("protocols", protocols)
-        .property("latency", 100u32)
-        .build()
-        .unwrap();
-    client.add(&src).unwrap();
-    let backchannel: Arc<Mutex<Option<u32>>> = Arc::default();
-    let bc = backchannel.clone();
-    src.connect("select-stream", false, move |args| {
-        let num = args[1].get::<u32>().unwrap();
-        let caps = args[2].get::<gst::Caps>().unwrap();
-        if caps.structure(0).is_some_and(|s| s.has_field("a-sendonly")) {
-            *bc.lock().unwrap() = Some(num);
-        }
-        Some(true.to_value())
-    });
-    // The first forward packet means PLAY has been answered.
-    let (playing_tx, playing_rx) = mpsc::channel::<()>();
-    let playing_tx = Mutex::new(playing_tx);
-    let client_weak = client.downgrade();
-    src.connect_pad_added(move |_, pad| {
-        let Some(client) = client_weak.upgrade() else {
-            return;
-        };
-        let sink = gst::ElementFactory::make("fakesink")
-            .property("async", false)
-            .build()
-            .unwrap();
-        client.add(&sink).unwrap();
-        sink.sync_state_with_parent().unwrap();
-        pad.link(&sink.static_pad("sink").unwrap()).unwrap();
-        let tx = playing_tx.lock().unwrap().clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            let _ = tx.send(());
-            gst::PadProbeReturn::Remove
-        });
-    });
-    client.set_state(gst::State::Playing).unwrap();
-    if playing_rx.recv_timeout(Duration::from_secs(10)).is_err() {
-        let errors: Vec<String> = std::iter::from_fn(|| {
-            client
-                .bus()
-                .unwrap()
-                .pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning])
-        })
-        .map(|m| format!("{m:?}"))
-        .collect();
-        panic!("{codec}/{protocols}: no forward data after PLAY; client bus: {errors:#?}");
-    }
-    let stream_id = backchannel
-        .lock()
-        .unwrap()
-        .expect("rtspsrc saw the sendonly track");
+    let client = TalkbackClient::connect(&server.url(), Duration::from_secs(10), |src| {
+        src.set_property_from_str("protocols", protocols)
+    })
+    .unwrap_or_else(|e| panic!("{codec}/{protocols}: {e}"));
 
     let capture = server.capture();
     let mark = capture.mark();
@@ -133,28 +83,7 @@ fn talk(codec: &str, protocols: &str) -> Option<Vec<f32>> {
         .unwrap()
         .downcast::<gst_app::AppSink>()
         .unwrap();
-    let leak_sample = gst::version() == (1, 22, 0, 0);
-    let src_weak = src.downgrade();
-    appsink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let Some(src) = src_weak.upgrade() else {
-                    return Err(gst::FlowError::Flushing);
-                };
-                if leak_sample {
-                    // rtspsrc 1.22.0 takes the caller's reference (fixed in 1.22.1).
-                    std::mem::forget(sample.clone());
-                }
-                src.emit_by_name::<gst::FlowReturn>(
-                    "push-backchannel-sample",
-                    &[&stream_id, &sample],
-                )
-                .into_result()?;
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
+    client.send_from(&appsink);
     sender.set_state(gst::State::Playing).unwrap();
     let msg = sender.bus().unwrap().timed_pop_filtered(
         gst::ClockTime::from_seconds(10),
@@ -172,11 +101,7 @@ fn talk(codec: &str, protocols: &str) -> Option<Vec<f32>> {
         capture.wait_for(end, tail, Duration::from_secs(10)),
         "output stalled"
     );
-    client.set_state(gst::State::Null).unwrap();
-    // rtspsrc 1.22.0 sometimes still holds a mutex when it is finalized right
-    // after going to NULL, and GLib aborts the process (seen here under load,
-    // g_mutex_clear in libgstrtsp.so). The client is not what is under test.
-    std::mem::forget(client);
+    client.stop();
     Some(capture.since(mark))
 }
 
