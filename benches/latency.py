@@ -361,6 +361,54 @@ def run_trial(rtsp_port, detector, payloads):
         client.close()
 
 
+class BackgroundTalkers:
+    """Clients that talk quietly (a 440 Hz tone far below LOUD_THRESHOLD) the
+    whole time, so that under talk-policy mix the measured talker is one of
+    several being mixed."""
+
+    AMPLITUDE = 600
+
+    def __init__(self, rtsp_port, count):
+        self.stop_event = threading.Event()
+        self.errors = []
+        self.threads = [threading.Thread(target=self._talk, args=(rtsp_port, i),
+                                         name=f"talker-{i}", daemon=True)
+                        for i in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def _talk(self, rtsp_port, index):
+        """Connect, then send quiet PCMU in real time until stopped."""
+        client = RtspClient(rtsp_port)
+        try:
+            channel = start_session(client)
+            ssrc, seq, rtp_ts, phase = random.getrandbits(32), 0, 0, 0
+            start = time.monotonic()
+            n = 0
+            while not self.stop_event.is_set():
+                payload = bytes(
+                    linear_to_ulaw(int(self.AMPLITUDE * math.sin(
+                        2 * math.pi * 440 * (phase + k) / CLOCK_RATE)))
+                    for k in range(PACKET_SAMPLES))
+                packet = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF,
+                                     rtp_ts & 0xFFFFFFFF, ssrc) + payload
+                client.send_interleaved(channel, packet)
+                seq, rtp_ts, phase, n = seq + 1, rtp_ts + PACKET_SAMPLES, phase + PACKET_SAMPLES, n + 1
+                self.stop_event.wait(max(0.0, start + n * PACKET_SECONDS - time.monotonic()))
+            time.sleep(QUIET_SECONDS)
+            client.request("TEARDOWN", client.url)
+        except (RtspError, OSError, KeyError) as exc:
+            self.errors.append(f"background talker {index}: {exc!r}")
+        finally:
+            client.close()
+
+    def stop(self):
+        """Stop talking and disconnect."""
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=RTSP_TIMEOUT + QUIET_SECONDS + 1.0)
+
+
 # --------------------------------------------------------------------------
 # Servers
 # --------------------------------------------------------------------------
@@ -497,13 +545,15 @@ def summarize(name, latencies_ms, failures, errors):
     return record
 
 
-def benchmark(name, make_factory, trials, payloads):
-    """Run `trials` trials against a fresh server built by make_factory(port)."""
+def benchmark(name, make_factory, trials, payloads, background=0):
+    """Run `trials` trials against a fresh server built by make_factory(port),
+    with `background` other clients talking quietly all along."""
     detector = LoudDetector()
     server = ServerThread(make_factory(detector.port))
     latencies, failures, errors = [], 0, []
     print(f"{name}: rtsp://{HOST}:{server.port}{MOUNT}, udp sink port "
           f"{detector.port}", flush=True)
+    talkers = BackgroundTalkers(server.port, background) if background else None
     try:
         for i in range(trials):
             try:
@@ -518,6 +568,9 @@ def benchmark(name, make_factory, trials, payloads):
                 latencies.append(latency * 1000)
                 print(f"  trial {i + 1:2d}: {latency * 1000:7.1f} ms", flush=True)
     finally:
+        if talkers:
+            talkers.stop()
+            errors.extend(talkers.errors)
         server.stop()
         detector.close()
     return summarize(name, latencies, failures, errors)
@@ -552,6 +605,9 @@ def main():
     parser.add_argument("--talk-policy", default="exclusive",
                         choices=("exclusive", "latest", "mix"),
                         help="our factory's talk-policy")
+    parser.add_argument("--background-talkers", type=int, default=0,
+                        help="other clients talking quietly all along (ours only; "
+                             "use with --talk-policy mix)")
     parser.add_argument("--lead-in-ms", type=int, default=1000,
                         help="silence sent before the tone (0: the tone starts "
                              "the talk, so stream set-up counts too)")
@@ -580,9 +636,12 @@ def main():
             notes.append(f"ours: SKIPPED - {why}")
             print(notes[-1], flush=True)
         else:
-            results.append(benchmark(f"ours (defaults, {args.talk_policy})",
+            label = f"ours (defaults, {args.talk_policy}"
+            if args.background_talkers:
+                label += f", +{args.background_talkers} talking"
+            results.append(benchmark(label + ")",
                                      lambda port: our_factory(gtype, port, args.talk_policy),
-                                     args.trials, payloads))
+                                     args.trials, payloads, args.background_talkers))
 
     print_table(results)
     for note in notes:
