@@ -101,6 +101,21 @@ fn element_outputs_what_a_client_says_and_posts_talk_events() {
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
+/// The pipeline must fail to start; returns the error message it posted.
+fn error_on_start(pipeline: &gst::Element) -> String {
+    assert!(pipeline.set_state(gst::State::Playing).is_err());
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("error message");
+    let gst::MessageView::Error(err) = msg.view() else {
+        unreachable!()
+    };
+    pipeline.set_state(gst::State::Null).unwrap();
+    err.error().to_string()
+}
+
 #[test]
 fn port_in_use_is_a_clear_error() {
     common::init();
@@ -115,21 +130,8 @@ fn port_in_use_is_a_clear_error() {
     let sink = gst::ElementFactory::make("fakesink").build().unwrap();
     pipeline.add_many([&src, &sink]).unwrap();
     src.link(&sink).unwrap();
-    assert!(pipeline.set_state(gst::State::Playing).is_err());
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
-        .expect("error message");
-    let gst::MessageView::Error(err) = msg.view() else {
-        unreachable!()
-    };
-    assert!(
-        err.debug().unwrap().contains(&port.to_string()),
-        "{:?}",
-        err.debug()
-    );
-    pipeline.set_state(gst::State::Null).unwrap();
+    let text = error_on_start(pipeline.upcast_ref());
+    assert!(text.contains(&port.to_string()), "{text}");
 }
 
 #[test]
@@ -137,18 +139,8 @@ fn unknown_codec_is_a_clear_error() {
     common::init();
     let pipeline =
         gst::parse::launch("onvifbackchannelsrc port=0 codecs=PCMU,MP3 ! fakesink").unwrap();
-    assert!(pipeline.set_state(gst::State::Playing).is_err());
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
-        .expect("error message");
-    let gst::MessageView::Error(err) = msg.view() else {
-        unreachable!()
-    };
-    let text = err.error().to_string();
+    let text = error_on_start(&pipeline);
     assert!(text.contains("unknown codec 'MP3'"), "{text}");
-    pipeline.set_state(gst::State::Null).unwrap();
 }
 
 #[test]

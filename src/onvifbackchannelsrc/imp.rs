@@ -320,12 +320,12 @@ impl OnvifBackchannelSrc {
                     gst::element_imp_error!(
                         self,
                         gst::ResourceError::OpenRead,
-                        [
+                        (
                             "Cannot listen on {}:{}: {}",
                             settings.address,
                             settings.port,
                             err
-                        ]
+                        )
                     );
                     gst::StateChangeError
                 })?;
