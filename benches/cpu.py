@@ -39,8 +39,8 @@ import subprocess
 import sys
 import threading
 import time
-from rtsp_common import (ONVIF_BACKCHANNEL, RtspError, interleaved_channel,
-                         linear_to_ulaw, sdp_tracks)
+from rtsp_common import (RtspError, await_response, interleaved_channel,
+                         linear_to_ulaw, request_text, sdp_tracks)
 
 HOST = "127.0.0.1"
 MOUNT = "/stream"
@@ -181,13 +181,8 @@ class Client:
     def send_request(self, method, url, extra=None):
         """Write one request with the back-channel Require tag."""
         self.cseq += 1
-        lines = [f"{method} {url} RTSP/1.0", f"CSeq: {self.cseq}",
-                 "User-Agent: onvif-backchannel-cpu-bench",
-                 f"Require: {ONVIF_BACKCHANNEL}"]
-        if self.session:
-            lines.append(f"Session: {self.session}")
-        lines += [f"{name}: {value}" for name, value in (extra or {}).items()]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.sock.sendall(request_text(method, url, self.cseq, self.session, extra,
+                                       "onvif-backchannel-cpu-bench"))
 
     def wait_response(self, method, deadline):
         """Wait until `deadline` for the response to the last request.
@@ -195,21 +190,9 @@ class Client:
         Returns (headers, body); raises RtspError on timeout, connection loss
         or a non-2xx status.
         """
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RtspError(f"{method}: no response within {RTSP_TIMEOUT} s")
-            try:
-                status, headers, body = self.responses.get(timeout=min(remaining, 0.2))
-            except queue.Empty:
-                if self.closed.is_set():
-                    raise RtspError(f"{method}: connection closed by server") from None
-                continue
-            if headers.get("cseq") != str(self.cseq):
-                continue
-            if not 200 <= status < 300:
-                raise RtspError(f"{method} failed with status {status}")
-            return headers, body
+        _, headers, body = await_response(self.responses, self.closed, self.cseq,
+                                          method, deadline, RTSP_TIMEOUT)
+        return headers, body
 
     def request(self, method, url, extra=None):
         """Send a request and wait (bounded) for its response."""

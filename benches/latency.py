@@ -38,8 +38,8 @@ import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, GObject, Gst, GstRtspServer  # noqa: E402
-from rtsp_common import (ONVIF_BACKCHANNEL, RtspError, interleaved_channel,
-                         linear_to_ulaw, sdp_tracks)
+from rtsp_common import (RtspError, await_response, interleaved_channel,
+                         linear_to_ulaw, request_text, sdp_tracks)
 
 HOST = "127.0.0.1"
 MOUNT = "/stream"
@@ -228,30 +228,10 @@ class RtspClient:
         connection loss or a non-2xx status.
         """
         self.cseq += 1
-        lines = [f"{method} {url} RTSP/1.0", f"CSeq: {self.cseq}",
-                 "User-Agent: onvif-backchannel-latency-bench",
-                 f"Require: {ONVIF_BACKCHANNEL}"]
-        if self.session:
-            lines.append(f"Session: {self.session}")
-        for name, value in (extra or {}).items():
-            lines.append(f"{name}: {value}")
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        deadline = time.monotonic() + RTSP_TIMEOUT
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RtspError(f"{method}: no response within {RTSP_TIMEOUT} s")
-            try:
-                status, headers, body = self.responses.get(timeout=min(remaining, 0.2))
-            except queue.Empty:
-                if self.closed.is_set():
-                    raise RtspError(f"{method}: connection closed by server")
-                continue
-            if headers.get("cseq") != str(self.cseq):
-                continue
-            if not 200 <= status < 300:
-                raise RtspError(f"{method} failed with status {status}")
-            return status, headers, body
+        self.sock.sendall(request_text(method, url, self.cseq, self.session, extra,
+                                       "onvif-backchannel-latency-bench"))
+        return await_response(self.responses, self.closed, self.cseq, method,
+                              time.monotonic() + RTSP_TIMEOUT, RTSP_TIMEOUT)
 
     def send_interleaved(self, channel, payload):
         """Write one interleaved frame ($, channel, 16-bit length, data)."""

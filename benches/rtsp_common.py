@@ -1,6 +1,8 @@
 """Pieces shared by the benchmarks' raw RTSP clients: PCMU encoding and
 reading what a server's SDP and Transport reply say."""
 
+import queue
+import time
 import urllib.parse
 
 ONVIF_BACKCHANNEL = "www.onvif.org/ver20/backchannel"
@@ -57,3 +59,34 @@ def interleaved_channel(transport):
         if part.startswith("interleaved="):
             return int(part.split("=")[1].split("-")[0])
     raise RtspError(f"no interleaved channel in Transport: {transport!r}")
+
+
+def request_text(method, url, cseq, session, extra, user_agent):
+    """An RTSP request with the back-channel Require header, as bytes."""
+    lines = [f"{method} {url} RTSP/1.0", f"CSeq: {cseq}",
+             f"User-Agent: {user_agent}", f"Require: {ONVIF_BACKCHANNEL}"]
+    if session:
+        lines.append(f"Session: {session}")
+    lines += [f"{name}: {value}" for name, value in (extra or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def await_response(responses, closed, cseq, method, deadline, timeout_s):
+    """Take responses (status, headers, body) from the `responses` queue until
+    the one for `cseq`; raises RtspError at `deadline`, when `closed` is set
+    and nothing is left, or on a non-2xx status."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RtspError(f"{method}: no response within {timeout_s} s")
+        try:
+            status, headers, body = responses.get(timeout=min(remaining, 0.2))
+        except queue.Empty:
+            if closed.is_set():
+                raise RtspError(f"{method}: connection closed by server") from None
+            continue
+        if headers.get("cseq") != str(cseq):
+            continue
+        if not 200 <= status < 300:
+            raise RtspError(f"{method} failed with status {status}")
+        return status, headers, body
