@@ -32,17 +32,5 @@ kill -INT "$server_pid"
 wait "$server_pid" || true
 server_pid=
 
-/usr/bin/python3 - "$work/talk.wav" <<'PY'
-import array, math, sys, wave
-with wave.open(sys.argv[1]) as w:
-    rate = w.getframerate()
-    samples = array.array("h", w.readframes(w.getnframes()))
-window = rate // 100
-loud = [samples[i:i + window] for i in range(0, len(samples) - window, window)
-        if math.sqrt(sum(s * s for s in samples[i:i + window]) / window) > 1600]
-loud_ms = 10 * len(loud)
-crossings = sum(1 for w in loud for a, b in zip(w, w[1:]) if (a < 0) != (b < 0))
-freq = crossings / 2 / (len(loud) * window / rate) if loud else 0
-print(f"demo: {loud_ms} ms of loud audio at about {freq:.0f} Hz")
-sys.exit(0 if 1800 <= loud_ms <= 2300 and abs(freq - 440) < 15 else 1)
-PY
+/usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/check_tone.py" "$work/talk.wav" \
+    --freq 440 --tolerance 15 --min-seconds 1.8 --max-seconds 2.3 --label demo
