@@ -1,31 +1,41 @@
-//! A talk-back client: sends a tone (or a WAV file) to an RTSP server's ONVIF
-//! back channel with GStreamer's rtspsrc, the way a VMS operator would talk
-//! to a camera.
+//! A talk-back client: sends a tone, a WAV file or the microphone to an RTSP
+//! server's ONVIF back channel with GStreamer's rtspsrc, the way a VMS
+//! operator would talk to a camera.
 //!
 //! ```text
 //! cargo run --release --example talk -- rtsp://127.0.0.1:8554/stream
 //! cargo run --release --example talk -- rtsp://cam/stream --codec PCMA --file hello.wav
+//! cargo run --release --example talk -- rtsp://cam/stream --mic
 //! ```
 //!
 //! Options: `--codec PCMU|PCMA|G722|OPUS|L16` (the server must offer it),
 //! `--seconds N` and `--freq HZ` for the tone, `--file F.wav` instead of a
-//! tone, `--tcp` to force RTP over the RTSP connection.
+//! tone, `--mic` to talk into the default microphone (autoaudiosrc) until
+//! Ctrl+C, or for `--seconds N`; `--tcp` to force RTP over the RTSP
+//! connection. Ctrl+C (SIGINT) or SIGTERM stop talking at any time.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gst::glib;
 use gst::prelude::*;
 
 #[path = "common/talkback.rs"]
 mod talkback;
 use talkback::TalkbackClient;
 
+// POSIX signal numbers.
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
 struct Options {
     url: String,
     codec: String,
-    seconds: u32,
+    /// Tone length (3 s by default); the microphone's limit, if given.
+    seconds: Option<u32>,
     freq: f64,
     file: Option<String>,
+    mic: bool,
     tcp: bool,
 }
 
@@ -34,9 +44,10 @@ fn parse_args() -> Result<Options, String> {
     let mut opts = Options {
         url: String::new(),
         codec: "PCMU".into(),
-        seconds: 3,
+        seconds: None,
         freq: 440.0,
         file: None,
+        mic: false,
         tcp: false,
     };
     while let Some(arg) = args.next() {
@@ -44,9 +55,11 @@ fn parse_args() -> Result<Options, String> {
         match arg.as_str() {
             "--codec" => opts.codec = value("--codec")?.to_ascii_uppercase(),
             "--seconds" => {
-                opts.seconds = value("--seconds")?
-                    .parse()
-                    .map_err(|e| format!("--seconds: {e}"))?
+                opts.seconds = Some(
+                    value("--seconds")?
+                        .parse()
+                        .map_err(|e| format!("--seconds: {e}"))?,
+                )
             }
             "--freq" => {
                 opts.freq = value("--freq")?
@@ -54,6 +67,7 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|e| format!("--freq: {e}"))?
             }
             "--file" => opts.file = Some(value("--file")?),
+            "--mic" => opts.mic = true,
             "--tcp" => opts.tcp = true,
             url if !url.starts_with("--") && opts.url.is_empty() => opts.url = url.into(),
             other => return Err(format!("unknown argument {other}")),
@@ -61,9 +75,13 @@ fn parse_args() -> Result<Options, String> {
     }
     if opts.url.is_empty() {
         return Err(
-            "usage: talk RTSP-URL [--codec C] [--seconds N] [--freq HZ] [--file F.wav] [--tcp]"
+            "usage: talk RTSP-URL [--codec C] [--seconds N] [--freq HZ] \
+                    [--file F.wav | --mic] [--tcp]"
                 .into(),
         );
+    }
+    if opts.mic && opts.file.is_some() {
+        return Err("--mic and --file exclude each other".into());
     }
     Ok(opts)
 }
@@ -156,14 +174,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         opts.url, opts.codec
     );
 
-    // Not live and synchronised: packets leave in real time by their timestamps.
+    // Tone and file are not live but synchronised: packets leave in real
+    // time by their timestamps.
     let source = match &opts.file {
         Some(f) => format!("filesrc location=\"{f}\" ! wavparse ! audioconvert ! audioresample"),
+        None if opts.mic => "autoaudiosrc ! audioconvert ! audioresample".to_string(),
         None => format!(
             "audiotestsrc freq={} volume=0.5 num-buffers={} samplesperbuffer=480 \
              ! audio/x-raw,rate=48000,channels=1 ! audioconvert ! audioresample",
             opts.freq,
-            opts.seconds * 100
+            opts.seconds.unwrap_or(3) * 100
         ),
     };
     let sender = gst::parse::launch(&format!(
@@ -177,15 +197,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .downcast::<gst_app::AppSink>()
         .unwrap();
     client.send_from(&appsink);
+
+    // Talk until the source ends (tone, file), fails, the time is up
+    // (microphone with --seconds), or SIGINT/SIGTERM.
+    let main_loop = glib::MainLoop::new(None, false);
+    let error: Arc<Mutex<Option<String>>> = Arc::default();
+    let (ml, err_slot) = (main_loop.clone(), error.clone());
+    let _watch = sender.bus().unwrap().add_watch(move |_, msg| {
+        match msg.view() {
+            gst::MessageView::Eos(_) => ml.quit(),
+            gst::MessageView::Error(err) => {
+                *err_slot.lock().unwrap() = Some(err.error().to_string());
+                ml.quit();
+            }
+            _ => (),
+        }
+        glib::ControlFlow::Continue
+    })?;
+    for signum in [SIGINT, SIGTERM] {
+        let ml = main_loop.clone();
+        glib_unix::unix_signal_add(signum, move || {
+            ml.quit();
+            glib::ControlFlow::Continue
+        });
+    }
+    if let (true, Some(seconds)) = (opts.mic, opts.seconds) {
+        let ml = main_loop.clone();
+        glib::timeout_add_seconds_once(seconds, move || ml.quit());
+    }
     sender.set_state(gst::State::Playing)?;
-    let msg = sender.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::NONE,
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
+    main_loop.run();
     sender.set_state(gst::State::Null)?;
     client.stop();
-    if let Some(gst::MessageView::Error(err)) = msg.as_ref().map(|m| m.view()) {
-        return Err(format!("sending failed: {}", err.error()).into());
+    if let Some(err) = error.lock().unwrap().take() {
+        return Err(format!("sending failed: {err}").into());
     }
     println!("done");
     Ok(())
