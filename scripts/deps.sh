@@ -21,6 +21,8 @@ _deps_main() {
         meson
         ninja-build
         pkg-config
+        gcc
+        libc6-dev
         python3-gi
         gir1.2-gst-rtsp-server-1.0
         gir1.2-gstreamer-1.0

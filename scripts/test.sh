@@ -86,6 +86,8 @@ check "README demo: examples/talk into onvifbackchannelsrc, 2 s of 440 Hz come o
     bash scripts/demo-check.sh "$PLUGIN_DIR" "$TARGET_DIR/release/examples/talk"
 check "meson install into a temporary prefix, then gst-inspect-1.0 from there" \
     bash scripts/meson-check.sh
+check "embedding examples (C, Python, Rust): examples/talk into each, 2 s of 440 Hz come out" \
+    bash scripts/examples-check.sh "$PLUGIN_DIR" "$TARGET_DIR"
 ((p_failed == 0)) || failures=$((failures + 1))
 
 # ---- summary ----------------------------------------------------------------
