@@ -104,12 +104,20 @@ impl TalkFloor {
             refusal_reported: false,
             stats: TalkerStats::default(),
         });
-        if now_ns.saturating_sub(t.last_heard_ns) >= release {
+        let new_spurt = now_ns.saturating_sub(t.last_heard_ns) >= release;
+        if new_spurt {
             t.spurt_start_ns = now_ns;
             t.refusal_reported = false;
         }
         t.last_heard_ns = now_ns;
         t.stats.received += 1;
+        // A talker on the floor that goes on talking changes nobody's place:
+        // under every policy the floor only moves when a spurt starts or
+        // ends (ends are found by `expire`). This is the path of almost
+        // every packet, so it skips the rearranging.
+        if t.on_floor && !new_spurt {
+            return (Verdict::Play, Vec::new());
+        }
 
         let mut events = self.rearrange(now_ns);
         let t = self.talkers.get_mut(&talker).expect("talker just inserted");
@@ -168,15 +176,20 @@ impl TalkFloor {
             .iter()
             .filter(|(_, t)| now_ns.saturating_sub(t.last_heard_ns) < release)
             .map(|(id, t)| (t.spurt_start_ns, *id));
-        let chosen: Vec<TalkerId> = match self.policy {
-            TalkPolicy::Exclusive => active.min().map(|(_, id)| id).into_iter().collect(),
-            TalkPolicy::Latest => active.max().map(|(_, id)| id).into_iter().collect(),
-            TalkPolicy::Mix => active.map(|(_, id)| id).collect(),
+        // Under exclusive and latest, the one talker with the earliest or
+        // latest spurt start; under mix, every active talker.
+        let single = match self.policy {
+            TalkPolicy::Exclusive => Some(active.min().map(|(_, id)| id)),
+            TalkPolicy::Latest => Some(active.max().map(|(_, id)| id)),
+            TalkPolicy::Mix => None,
         };
         let mut stopped = Vec::new();
         let mut started = Vec::new();
         for (id, t) in self.talkers.iter_mut() {
-            let chosen = chosen.contains(id);
+            let chosen = match single {
+                Some(one) => one == Some(*id),
+                None => now_ns.saturating_sub(t.last_heard_ns) < release,
+            };
             if t.on_floor && !chosen {
                 t.on_floor = false;
                 stopped.push(FloorEvent::Stopped(*id));

@@ -5,8 +5,9 @@
 //! and capture devices included. Instead, the factory runs `launch` once in
 //! a pipeline of its own, where each payloader `payN` is replaced by an
 //! appsink that receives the encoded stream. Every client media gets a
-//! small pipeline `appsrc ! <a payloader like payN>` per stream (its own
-//! SSRC and sequence numbers) fed from that appsink.
+//! small pipeline `feed ! <a payloader like payN>` per stream (its own
+//! SSRC and sequence numbers), which that appsink's thread pushes into
+//! directly ([`feed::ForwardFeed`]).
 //!
 //! A client that joins asks the encoders for a key unit and is fed from its
 //! first key frame on, so it can decode at once.
@@ -14,6 +15,9 @@
 use std::sync::{Condvar, LazyLock, Mutex};
 
 use gst::prelude::*;
+
+mod feed;
+use feed::ForwardFeed;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -26,20 +30,13 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// How long a new client waits for the encoders' first output.
 const CAPS_TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(5);
 
-/// One client's end of a forward stream.
-struct Feed {
-    appsrc: glib::WeakRef<gst_app::AppSrc>,
-    /// Nothing is sent before the first key frame.
-    started: bool,
-}
-
 /// One forward stream: what `payN` received, and who gets it.
 struct Stream {
     index: usize,
     appsink: gst_app::AppSink,
     /// The payloader of `launch`, as a model for each client's copy.
     payloader: gst::Element,
-    feeds: Mutex<Vec<Feed>>,
+    feeds: Mutex<Vec<glib::WeakRef<ForwardFeed>>>,
     /// Caps of the encoded stream, known from its first sample on.
     caps: Mutex<Option<gst::Caps>>,
     caps_known: Condvar,
@@ -157,28 +154,24 @@ impl SharedForward {
         &self.pipeline
     }
 
-    /// A client's copy of the forward streams: `appsrc ! payloader` per
+    /// A client's copy of the forward streams: `feed ! payloader` per
     /// stream, payloaders named `pay0`, `pay1`... as gst-rtsp-server wants.
     pub fn client_bin(&self) -> Result<gst::Bin, String> {
         let bin = gst::Bin::new();
         for stream in &self.streams {
             let caps = stream.wait_caps()?;
-            let appsrc = gst_app::AppSrc::builder()
-                .caps(&caps)
-                .format(gst::Format::Time)
-                .is_live(true)
-                .build();
-            // A client whose connection stalls must not make its queue grow
-            // without bound: beyond max-bytes the oldest data goes.
-            appsrc.set_property_from_str("leaky-type", "downstream");
-            let payloader = copy_element(&stream.payloader, &format!("pay{}", stream.index))?;
-            bin.add_many([appsrc.upcast_ref(), &payloader])
-                .map_err(|e| e.to_string())?;
-            appsrc.link(&payloader).map_err(|e| e.to_string())?;
-            stream.feeds.lock().unwrap().push(Feed {
-                appsrc: appsrc.downgrade(),
-                started: false,
+            let feed = ForwardFeed::new(&caps);
+            let weak = std::sync::Arc::downgrade(stream);
+            feed.set_key_unit_request(move || {
+                if let Some(stream) = weak.upgrade() {
+                    stream.request_key_unit();
+                }
             });
+            let payloader = copy_element(&stream.payloader, &format!("pay{}", stream.index))?;
+            bin.add_many([feed.upcast_ref(), &payloader])
+                .map_err(|e| e.to_string())?;
+            feed.link(&payloader).map_err(|e| e.to_string())?;
+            stream.feeds.lock().unwrap().push(feed.downgrade());
             stream.request_key_unit();
         }
         Ok(bin)
@@ -239,37 +232,17 @@ impl Stream {
                 self.caps_known.notify_all();
             }
         }
-        let is_key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let Some(base_time) = base_time else {
+            return;
+        };
+        // A client whose connection stalls does not hold this up: its
+        // gst-rtsp-server stream drops a transport whose backlog is full.
         let mut feeds = self.feeds.lock().unwrap();
-        feeds.retain_mut(|feed| {
-            let Some(appsrc) = feed.appsrc.upgrade() else {
+        feeds.retain(|feed| {
+            let Some(feed) = feed.upgrade() else {
                 return false;
             };
-            // Its base time, and so the mapping of timestamps, is only
-            // known once the client pipeline plays.
-            if appsrc.current_state() != gst::State::Playing {
-                return true;
-            }
-            if !feed.started {
-                if !is_key {
-                    return true;
-                }
-                gst::debug!(CAT, "stream {}: client starts at a key frame", self.index);
-                feed.started = true;
-            }
-            // Same instant, the client pipeline's running time.
-            let (Some(base), Some(client_base)) = (base_time, appsrc.base_time()) else {
-                return true;
-            };
-            let mut out = buffer.copy();
-            {
-                let out = out.make_mut();
-                let shift = |t: gst::ClockTime| (t + base).checked_sub(client_base);
-                out.set_pts(buffer.pts().and_then(shift));
-                out.set_dts(buffer.dts().and_then(shift));
-            }
-            // Flushing or not yet playing: this client just misses the buffer.
-            let _ = appsrc.push_buffer(out);
+            feed.push(buffer, base_time);
             true
         });
     }
