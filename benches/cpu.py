@@ -10,7 +10,8 @@ With all N talking, after a warm-up, the server process's CPU time
 (utime+stime from /proc/<pid>/stat) is measured over a window and reported
 as % of one core, with its peak RSS (VmHWM).
 
-Scenarios:
+Scenarios (add --upstream-decode 48k to make upstream also convert its
+decoded audio to F32 48 kHz, the work ours does to feed its output):
   A  VP8 640x360 15 fps forward stream, N = 1, 2, 4, 8 (plotted to SVG)
   B  PCMU forward stream, N = 64 talkers
 
@@ -58,6 +59,7 @@ RTSP_TIMEOUT = 5.0  # any RTSP response, and any blocked socket write
 SERVER_START_TIMEOUT = 30.0  # until serve.py prints PORT
 SERVER_STOP_TIMEOUT = 15.0  # after SIGTERM, before SIGKILL
 WARMUP_SECONDS = 2.0
+UPSTREAM_DECODE = "bare"  # --upstream-decode
 QUIET_SECONDS = 0.5  # no RTP sent for this long before TEARDOWN
 SETTLE_SECONDS = 0.5  # after closing the clients, before SIGTERM
 DELIVERED_FRACTION = 0.95
@@ -332,6 +334,8 @@ class Server:
 
     def __init__(self, impl, launch, plugin_dir):
         cmd = [SERVER_PYTHON, SERVE_PY, "--impl", impl, "--launch", launch]
+        if impl == "upstream":
+            cmd += ["--upstream-decode", UPSTREAM_DECODE]
         if impl == "ours":
             cmd += ["--policy", "mix"]
             if plugin_dir:
@@ -682,7 +686,12 @@ def main():
     parser.add_argument("--svg", metavar="FILE", default=os.path.join(BENCH_DIR, "cpu.svg"),
                         help="plot of scenario A (default benches/cpu.svg)")
     parser.add_argument("--plugin-dir", help="passed to serve.py for ours")
+    parser.add_argument("--upstream-decode", choices=("bare", "48k"), default="bare",
+                        help="upstream's back channel stops at the decoder (bare, "
+                             "default) or also converts to F32 48 kHz like ours (48k)")
     args = parser.parse_args()
+    global UPSTREAM_DECODE
+    UPSTREAM_DECODE = args.upstream_decode
 
     scenarios = ["A", "B"] if args.scenario == "all" else [args.scenario]
     payloads = tone_payloads()

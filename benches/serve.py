@@ -44,8 +44,14 @@ OUR_OUTPUT = "fakesink sync=false"
 UPSTREAM_BACKCHANNEL = (
     "( capsfilter caps=\"application/x-rtp,media=audio,payload=0,"
     "clock-rate=8000,encoding-name=PCMU\" name=depay_backchannel "
-    "! rtppcmudepay ! mulawdec ! fakesink async=false )"
+    "! rtppcmudepay ! mulawdec {} ! fakesink async=false )"
 )
+# --upstream-decode: "bare" stops at the decoder's 8 kHz S16; "48k" also
+# converts to what ours hands its output (F32, 48 kHz), as a device would need.
+UPSTREAM_DECODE = {
+    "bare": "",
+    "48k": "! audioconvert ! audioresample ! audio/x-raw,format=F32LE,rate=48000",
+}
 # After SIGTERM, how long to keep the loop running for talkers that have not
 # reported `left` yet (their back channel is being torn down).
 LEFT_GRACE_SECONDS = 3.0
@@ -56,7 +62,7 @@ def repo_root():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def upstream_factory(launch):
+def upstream_factory(launch, decode):
     """Upstream GstRTSPOnvifMediaFactory with a PCMU back channel.
 
     The element named depay_backchannel must be the capsfilter: upstream
@@ -65,7 +71,7 @@ def upstream_factory(launch):
     factory = GstRtspServer.RTSPOnvifMediaFactory.new()
     factory.set_media_gtype(GstRtspServer.RTSPOnvifMedia)
     factory.set_launch(launch)
-    factory.set_backchannel_launch(UPSTREAM_BACKCHANNEL)
+    factory.set_backchannel_launch(UPSTREAM_BACKCHANNEL.format(UPSTREAM_DECODE[decode]))
     return factory
 
 
@@ -160,6 +166,9 @@ def main():
     parser.add_argument("--policy", default="mix",
                         choices=("exclusive", "latest", "mix"),
                         help="talk-policy (ours only)")
+    parser.add_argument("--upstream-decode", default="bare", choices=tuple(UPSTREAM_DECODE),
+                        help="upstream's back channel: decode only (bare), or also "
+                             "convert to F32 48 kHz as ours does (48k)")
     parser.add_argument("--plugin-dir",
                         default=os.path.join(repo_root(), "target", "release"),
                         help="directory holding " + PLUGIN_FILE + " (ours only)")
@@ -170,7 +179,7 @@ def main():
         factory = our_factory(args.launch, args.policy, os.path.abspath(args.plugin_dir))
         talkers = TalkerLog(factory)
     else:
-        factory = upstream_factory(args.launch)
+        factory = upstream_factory(args.launch, args.upstream_decode)
         talkers = None
     run_server(factory, talkers)
     if talkers is not None:
