@@ -128,3 +128,46 @@ fn the_payloader_still_constrains_the_encoder() {
     assert_eq!(r.status, 200);
     assert!(r.body.contains("a=rtpmap:0 PCMU/8000"), "{}", r.body);
 }
+
+/// Forward data is pushed into every client from one shared thread, and
+/// gst-rtsp-server blocks a client's media between SETUP and PLAY: a client
+/// that set up but does not play yet must hold up nobody, and gets data once
+/// it plays. (PAUSE, which would block again, is refused: 400, as the shared
+/// live stream cannot seek.)
+#[test]
+fn a_client_that_does_not_play_yet_holds_up_nobody() {
+    let server = TestServer::start(&[]);
+    let set_up = || {
+        let mut c = RtspClient::connect(server.port);
+        let r = c.describe(Some(BACKCHANNEL));
+        assert_eq!(c.setup_tcp(&forward_control(&r.body), 0, true).status, 200);
+        let (_, bc, _) = backchannel_section(&r.body).unwrap();
+        assert_eq!(c.setup_tcp(&bc, 2, true).status, 200);
+        c
+    };
+    let mut b = set_up();
+    assert_eq!(b.play(true).status, 200);
+    let window = Duration::from_millis(1500);
+    let before = b.count_interleaved(0, window);
+    assert!(before >= 5, "B got {before} packets alone");
+    let mut a = set_up();
+    for _ in 0..2 {
+        let n = b.count_interleaved(0, window);
+        assert!(
+            n * 10 >= before * 7,
+            "B got {n} packets while A waited to play, {before} alone"
+        );
+    }
+    assert_eq!(a.play(true).status, 200);
+    let n = a.count_interleaved(0, window);
+    assert!(n * 2 >= before, "A got {n} packets after PLAY");
+    let n = b.count_interleaved(0, window);
+    assert!(n * 10 >= before * 7, "B got {n} packets after A played");
+    let url = a.url.clone();
+    assert_eq!(a.request("PAUSE", &url, &[]).status, 400);
+    let n = a.count_interleaved(0, window);
+    assert!(
+        n * 2 >= before,
+        "A got {n} packets after its PAUSE was refused"
+    );
+}

@@ -161,6 +161,35 @@ impl RtspClient {
         self.writer.write_all(&frame).unwrap();
     }
 
+    /// Counts the interleaved frames on `channel` that arrive within `window`
+    /// (frames on other channels are skipped).
+    #[allow(dead_code)]
+    pub fn count_interleaved(&mut self, channel: u8, window: Duration) -> usize {
+        let end = std::time::Instant::now() + window;
+        let mut count = 0;
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.writer.set_read_timeout(Some(left)).unwrap();
+            let mut hdr = [0u8; 4];
+            if self.reader.read_exact(&mut hdr).is_err() {
+                break;
+            }
+            assert_eq!(hdr[0], b'$', "expected interleaved data");
+            let mut skip = vec![0u8; u16::from_be_bytes([hdr[2], hdr[3]]) as usize];
+            self.reader.read_exact(&mut skip).unwrap();
+            if hdr[1] == channel {
+                count += 1;
+            }
+        }
+        self.writer
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        count
+    }
+
     /// Reads (and drops) what the server sent, so its send queue never fills.
     pub fn drain_in_background(&self) -> std::thread::JoinHandle<()> {
         let mut stream = self.writer.try_clone().unwrap();
