@@ -18,6 +18,7 @@ mod output;
 mod outputsrc;
 mod receiver;
 pub mod rtp;
+pub mod rtsp_headers;
 pub mod sdp;
 mod talk;
 pub mod talk_floor;
