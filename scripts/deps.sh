@@ -27,6 +27,8 @@ _deps_main() {
         gir1.2-gst-rtsp-server-1.0
         gir1.2-gstreamer-1.0
         gir1.2-gst-plugins-base-1.0
+        glib-networking
+        openssl
     )
     local missing=() p status
 

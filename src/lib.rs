@@ -23,6 +23,7 @@ pub mod sdp;
 mod talk;
 pub mod talk_floor;
 pub mod talk_mixer;
+pub mod users;
 
 pub use factory::OnvifBackchannelMediaFactory;
 

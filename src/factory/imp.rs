@@ -27,6 +27,14 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// queue absorbs network jitter, so the jitter buffer only has to reorder.
 pub const DEFAULT_LATENCY_MS: u32 = 20;
 
+/// The permission, in the factory's GstRTSPPermissions, that lets a role
+/// talk: grant it to a role with e.g. `gst_rtsp_permissions_add_role (perms,
+/// "operator", "media.factory.access", G_TYPE_BOOLEAN, TRUE,
+/// "media.factory.construct", G_TYPE_BOOLEAN, TRUE, "onvifbackchannel.talk",
+/// G_TYPE_BOOLEAN, TRUE, NULL)`. Without authentication on the server,
+/// everyone may talk.
+pub const TALK_PERMISSION: &str = "onvifbackchannel.talk";
+
 pub const DEFAULT_OUTPUT: &str = "audioconvert ! audioresample ! autoaudiosink";
 
 fn element_exists(name: &str) -> bool {
@@ -359,6 +367,19 @@ impl OnvifBackchannelMediaFactory {
         let Some(receiver) = receiver.filter(|r| is_backchannel && r.talks_to(&talk)) else {
             return gst_rtsp::RTSPStatusCode::Ok;
         };
+        // Decided when the client's media was made (its DESCRIBE, or its first
+        // SETUP), when the request was authenticated; a later SETUP is only
+        // authenticated when something asks, so its token may be missing.
+        let may_talk = receiver.talk_allowed() && (ctx.token().is_none() || self.may_talk(ctx));
+        if !may_talk {
+            gst::info!(
+                CAT,
+                imp = self,
+                "talker {}: refused with 403, the client's role lacks {TALK_PERMISSION}",
+                receiver.talker()
+            );
+            return gst_rtsp::RTSPStatusCode::Forbidden;
+        }
         let max = self.settings.lock().unwrap().max_talkers;
         if talk.take_seat(receiver.talker(), max) {
             gst::debug!(
@@ -376,6 +397,50 @@ impl OnvifBackchannelMediaFactory {
                 receiver.talker()
             );
             gst_rtsp::RTSPStatusCode::NotEnoughBandwidth
+        }
+    }
+
+    /// Whether the request's client may talk: always without authentication
+    /// on the server; else when its token grants `onvifbackchannel.talk`, or
+    /// the factory's permissions grant it to the token's role.
+    fn may_talk(&self, ctx: &gst_rtsp_server::RTSPContext) -> bool {
+        use glib::translate::ToGlibPtr;
+        // SAFETY: the context is valid during the request; its auth field is
+        // not bound in gstreamer-rs and only compared with NULL.
+        let has_auth = unsafe {
+            let raw: *mut gst_rtsp_server::ffi::GstRTSPContext = ctx.to_glib_none().0;
+            !(*raw).auth.is_null()
+        };
+        if !has_auth {
+            return true;
+        }
+        let Some(token) = ctx.token() else {
+            return false;
+        };
+        if token.is_allowed(TALK_PERMISSION) {
+            return true;
+        }
+        let Some(role) = token.string("media.factory.role") else {
+            return false;
+        };
+        let factory = self.obj();
+        let factory = factory.upcast_ref::<gst_rtsp_server::RTSPMediaFactory>();
+        // SAFETY: get_permissions returns a new reference (or NULL), released
+        // here; the strings live across the call.
+        unsafe {
+            let perms = gst_rtsp_server::ffi::gst_rtsp_media_factory_get_permissions(
+                factory.to_glib_none().0,
+            );
+            if perms.is_null() {
+                return false;
+            }
+            let allowed = gst_rtsp_server::ffi::gst_rtsp_permissions_is_allowed(
+                perms,
+                role.to_glib_none().0,
+                TALK_PERMISSION.to_glib_none().0,
+            );
+            gst::ffi::gst_mini_object_unref(perms as *mut gst::ffi::GstMiniObject);
+            allowed != glib::ffi::GFALSE
         }
     }
 
@@ -411,6 +476,9 @@ impl RTSPMediaFactoryImpl for OnvifBackchannelMediaFactory {
             return Some(bin.upcast());
         }
         let receiver = BackchannelReceiver::new(codecs, self.talk(false));
+        let may_talk = gst_rtsp_server::RTSPContext::with_current_context(|ctx| self.may_talk(ctx))
+            .unwrap_or(true);
+        receiver.set_talk_allowed(may_talk);
         self.watch_client();
         bin.add(&receiver).ok()?;
         gst::debug!(CAT, imp = self, "media with back channel created");

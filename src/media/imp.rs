@@ -81,8 +81,16 @@ impl RTSPMediaImpl for OnvifBackchannelMedia {
             .collect();
         let redundant = sdp::redundant_backchannel_sections(&sections);
         let codecs = receiver.codecs();
+        let may_talk = receiver.talk_allowed();
+        if !may_talk {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "client may not talk: no back channel track in its SDP"
+            );
+        }
         for (i, media) in scratch.medias().enumerate() {
-            if redundant.contains(&i) {
+            if redundant.contains(&i) || (!may_talk && sdp::is_backchannel(&sections[i])) {
                 continue;
             }
             let mut media = media.to_owned();
@@ -131,6 +139,12 @@ impl RTSPMediaImpl for OnvifBackchannelMedia {
                 });
                 if let Some((address, session)) = who {
                     receiver.identify(address, session);
+                }
+                if let Some(session) =
+                    gst_rtsp_server::RTSPContext::with_current_context(|ctx| ctx.session().cloned())
+                        .flatten()
+                {
+                    receiver.set_session(&session);
                 }
             }
             receiver.set_playing(state == gst::State::Playing);

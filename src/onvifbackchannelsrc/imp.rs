@@ -48,11 +48,16 @@ const DEFAULT_LAUNCH: &str =
     ! mulawenc ! rtppcmupay name=pay1 pt=0 )";
 const DEFAULT_LATENCY: u32 = crate::factory::DEFAULT_LATENCY_MS;
 
+const DEFAULT_SESSION_TIMEOUT: u32 = 60;
+
 struct Settings {
     address: String,
     port: u32,
     mount_point: String,
     server: Option<gst_rtsp_server::RTSPServer>,
+    users_file: Option<String>,
+    tls_certificate: Option<String>,
+    session_timeout: u32,
 }
 
 impl Default for Settings {
@@ -62,6 +67,9 @@ impl Default for Settings {
             port: DEFAULT_PORT,
             mount_point: DEFAULT_MOUNT_POINT.into(),
             server: None,
+            users_file: None,
+            tls_certificate: None,
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
         }
     }
 }
@@ -151,6 +159,34 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .default_value(DEFAULT_LATENCY)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("users-file")
+                    .nick("Users file")
+                    .blurb(
+                        "File of lines user:password:role (role viewer: may watch; talker: may \
+                         watch and talk); clients must then authenticate (digest; basic too over \
+                         TLS). Keep it readable by its owner only. NULL: no authentication",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("tls-certificate")
+                    .nick("TLS certificate")
+                    .blurb(
+                        "PEM file holding the server certificate and its private key: clients \
+                         must then connect with rtsps://. NULL: plain RTSP",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("session-timeout")
+                    .nick("Session timeout")
+                    .blurb(
+                        "Seconds after which a client that sends nothing (no request, no RTCP, \
+                         no audio) is dropped and its talk floor released",
+                    )
+                    .minimum(1)
+                    .maximum(3600)
+                    .default_value(DEFAULT_SESSION_TIMEOUT)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecObject::builder::<gst_rtsp_server::RTSPServer>("server")
                     .nick("Server")
                     .blurb(
@@ -187,6 +223,9 @@ impl ObjectImpl for OnvifBackchannelSrc {
             }
             "latency" => self.factory.set_latency(value.get().unwrap()),
             "server" => settings.server = value.get().unwrap(),
+            "users-file" => settings.users_file = value.get().unwrap(),
+            "tls-certificate" => settings.tls_certificate = value.get().unwrap(),
+            "session-timeout" => settings.session_timeout = value.get().unwrap(),
             _ => unreachable!(),
         }
     }
@@ -209,6 +248,9 @@ impl ObjectImpl for OnvifBackchannelSrc {
             }
             "latency" => self.factory.latency().to_value(),
             "server" => settings.server.to_value(),
+            "users-file" => settings.users_file.to_value(),
+            "tls-certificate" => settings.tls_certificate.to_value(),
+            "session-timeout" => settings.session_timeout.to_value(),
             _ => unreachable!(),
         }
     }
@@ -301,6 +343,14 @@ impl OnvifBackchannelSrc {
 
         let (server, serving) = match &settings.server {
             Some(server) => {
+                if settings.users_file.is_some() || settings.tls_certificate.is_some() {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "users-file and tls-certificate are ignored on an application's server: \
+                         give the server its own GstRTSPAuth"
+                    );
+                }
                 if !server.is::<gst_rtsp_server::RTSPOnvifServer>() {
                     gst::warning!(
                         CAT,
@@ -315,6 +365,13 @@ impl OnvifBackchannelSrc {
                     gst_rtsp_server::RTSPOnvifServer::new().upcast::<gst_rtsp_server::RTSPServer>();
                 server.set_address(&settings.address);
                 server.set_service(&settings.port.to_string());
+                if let Some(auth) = self.auth(&settings)? {
+                    server.set_auth(Some(&auth));
+                }
+                let timeout = settings.session_timeout;
+                server.connect_client_connected(move |_, client| {
+                    client.connect_new_session(move |_, session| session.set_timeout(timeout));
+                });
                 let ctx = glib::MainContext::new();
                 let source = server.attach(Some(&ctx)).map_err(|err| {
                     gst::element_imp_error!(
@@ -329,6 +386,18 @@ impl OnvifBackchannelSrc {
                     );
                     gst::StateChangeError
                 })?;
+                // Sessions of clients that went silent are removed, which
+                // releases their talk floor.
+                if let Some(pool) = server.session_pool() {
+                    pool.create_watch(None, glib::Priority::DEFAULT, |pool| {
+                        let removed = pool.cleanup();
+                        if removed > 0 {
+                            gst::info!(CAT, "{removed} timed out sessions removed");
+                        }
+                        glib::ControlFlow::Continue
+                    })
+                    .attach(Some(&ctx));
+                }
                 let main_loop = glib::MainLoop::new(Some(&ctx), false);
                 let thread = {
                     let ctx = ctx.clone();
@@ -370,6 +439,116 @@ impl OnvifBackchannelSrc {
         drop(settings);
         self.obj().notify("bound-port");
         Ok(())
+    }
+
+    /// The server's authentication, from `users-file` and `tls-certificate`.
+    fn auth(
+        &self,
+        settings: &Settings,
+    ) -> Result<Option<gst_rtsp_server::RTSPAuth>, gst::StateChangeError> {
+        use gst_rtsp_server::prelude::*;
+        if settings.users_file.is_none() && settings.tls_certificate.is_none() {
+            return Ok(None);
+        }
+        let auth = gst_rtsp_server::RTSPAuth::new();
+        let tls = settings.tls_certificate.is_some();
+        if let Some(path) = &settings.tls_certificate {
+            let cert = gst_rtsp_server::gio::TlsCertificate::from_file(path).map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::OpenRead,
+                    (
+                        "Cannot load the TLS certificate and key from {}: {}",
+                        path,
+                        err
+                    )
+                );
+                gst::StateChangeError
+            })?;
+            auth.set_tls_certificate(Some(&cert));
+        }
+        let users = match &settings.users_file {
+            Some(path) => self.read_users(path)?,
+            None => Vec::new(),
+        };
+        let token = |role: &str| {
+            gst_rtsp_server::RTSPToken::builder()
+                .field("media.factory.role", role)
+                .build()
+        };
+        for user in &users {
+            auth.add_digest(&user.name, &user.password, &token(user.role.name()));
+            if tls {
+                let basic = gst_rtsp_server::RTSPAuth::make_basic(&user.name, &user.password);
+                auth.add_basic(&basic, &token(user.role.name()));
+            }
+        }
+        if settings.users_file.is_none() {
+            // TLS only: everyone who connects may watch and talk.
+            auth.set_default_token(Some(&mut token(crate::users::Role::Talker.name())));
+        }
+        // Basic sends the password in the clear: only inside TLS.
+        // The C API takes the methods as a bit mask of an enum the bindings
+        // cannot OR.
+        let methods = if tls {
+            gst_rtsp::ffi::GST_RTSP_AUTH_DIGEST | gst_rtsp::ffi::GST_RTSP_AUTH_BASIC
+        } else {
+            gst_rtsp::ffi::GST_RTSP_AUTH_DIGEST
+        };
+        // SAFETY: a valid auth object and a valid mask of methods.
+        unsafe {
+            use glib::translate::ToGlibPtr;
+            gst_rtsp_server::ffi::gst_rtsp_auth_set_supported_methods(
+                auth.to_glib_none().0,
+                methods,
+            );
+        }
+        let role = |name: &str, talk: bool| {
+            gst::Structure::builder(name)
+                .field("media.factory.access", true)
+                .field("media.factory.construct", true)
+                .field(crate::factory::TALK_PERMISSION, talk)
+                .build()
+        };
+        self.factory
+            .add_role_from_structure(&role(crate::users::Role::Viewer.name(), false));
+        self.factory
+            .add_role_from_structure(&role(crate::users::Role::Talker.name(), true));
+        gst::info!(
+            CAT,
+            imp = self,
+            "authentication on: {} users{}",
+            users.len(),
+            if tls { ", TLS" } else { "" }
+        );
+        Ok(Some(auth))
+    }
+
+    fn read_users(&self, path: &str) -> Result<Vec<crate::users::User>, gst::StateChangeError> {
+        use std::os::unix::fs::PermissionsExt;
+        let fail = |msg: String| {
+            gst::element_imp_error!(self, gst::ResourceError::OpenRead, ("{}", msg));
+            gst::StateChangeError
+        };
+        let metadata =
+            std::fs::metadata(path).map_err(|e| fail(format!("Cannot read {path}: {e}")))?;
+        if crate::users::readable_by_others(metadata.permissions().mode()) {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Settings,
+                (
+                    "{} may be read by others than its owner: its passwords are exposed (chmod 600 it)",
+                    path
+                )
+            );
+        }
+        let text =
+            std::fs::read_to_string(path).map_err(|e| fail(format!("Cannot read {path}: {e}")))?;
+        let users = crate::users::parse(&text).map_err(|e| fail(format!("{path}: {e}")))?;
+        if users.is_empty() {
+            return Err(fail(format!("{path} lists no users")));
+        }
+        Ok(users)
     }
 
     fn stop(&self) {

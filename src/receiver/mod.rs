@@ -55,6 +55,21 @@ impl BackchannelReceiver {
         self.imp().talks_to(talk)
     }
 
+    /// Whether the client may talk; see the factory's `onvifbackchannel.talk`
+    /// permission.
+    pub fn set_talk_allowed(&self, allowed: bool) {
+        self.imp().set_talk_allowed(allowed)
+    }
+
+    pub fn talk_allowed(&self) -> bool {
+        self.imp().talk_allowed()
+    }
+
+    /// The client's RTSP session, which received audio keeps alive.
+    pub fn set_session(&self, session: &gst_rtsp_server::RTSPSession) {
+        self.imp().set_session(session)
+    }
+
     /// Who the client is, for talk events.
     pub fn identify(&self, address: Option<String>, session: Option<String>) {
         self.imp().identify(address, session)

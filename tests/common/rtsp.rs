@@ -30,6 +30,23 @@ pub struct RtspClient {
     cseq: u32,
     pub session: Option<String>,
     pub url: String,
+    /// User and password for digest authentication, answered on a 401.
+    pub credentials: Option<(String, String)>,
+    /// The digest challenge (realm, nonce) of the last 401.
+    challenge: Option<(String, String)>,
+}
+
+fn md5_hex(text: &str) -> String {
+    gst::glib::compute_checksum_for_string(gst::glib::ChecksumType::Md5, text)
+        .unwrap()
+        .to_string()
+}
+
+/// A quoted parameter of a WWW-Authenticate header.
+fn auth_param(header: &str, name: &str) -> Option<String> {
+    let start = header.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = header[start..].find('"')? + start;
+    Some(header[start..end].to_string())
 }
 
 impl RtspClient {
@@ -44,11 +61,23 @@ impl RtspClient {
             cseq: 0,
             session: None,
             url: format!("rtsp://127.0.0.1:{port}/stream"),
+            credentials: None,
+            challenge: None,
         }
     }
 
     /// Sends a request and reads its response, skipping interleaved data.
     pub fn request(&mut self, method: &str, url: &str, headers: &[(&str, &str)]) -> Response {
+        self.request_once(method, url, headers, true)
+    }
+
+    fn request_once(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        may_retry: bool,
+    ) -> Response {
         self.cseq += 1;
         let mut req = format!(
             "{method} {url} RTSP/1.0\r\nCSeq: {}\r\nUser-Agent: raw-test\r\n",
@@ -60,11 +89,32 @@ impl RtspClient {
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
+        if let (Some((user, pass)), Some((realm, nonce))) = (&self.credentials, &self.challenge) {
+            let ha1 = md5_hex(&format!("{user}:{realm}:{pass}"));
+            let ha2 = md5_hex(&format!("{method}:{url}"));
+            let response = md5_hex(&format!("{ha1}:{nonce}:{ha2}"));
+            req.push_str(&format!(
+                "Authorization: Digest username=\"{user}\", realm=\"{realm}\", \
+                 nonce=\"{nonce}\", uri=\"{url}\", response=\"{response}\"\r\n"
+            ));
+        }
         req.push_str("\r\n");
         self.writer.write_all(req.as_bytes()).unwrap();
         let resp = self.read_response();
         if let Some(s) = resp.header("session") {
             self.session = Some(s.split(';').next().unwrap().trim().to_string());
+        }
+        if resp.status == 401 {
+            let challenge = resp.header("www-authenticate").and_then(|h| {
+                h.starts_with("Digest")
+                    .then(|| Some((auth_param(h, "realm")?, auth_param(h, "nonce")?)))
+                    .flatten()
+            });
+            // Answer a new challenge once, as clients do.
+            if may_retry && challenge.is_some() && self.credentials.is_some() {
+                self.challenge = challenge;
+                return self.request_once(method, url, headers, false);
+            }
         }
         resp
     }
