@@ -9,8 +9,12 @@ use std::time::Duration;
 
 use common::audio::{dominant_frequency, loud_part, loud_samples};
 use common::rtsp::{backchannel_section, forward_control, PcmuSender, RtspClient, BACKCHANNEL};
-use common::{Capture, FORWARD_LAUNCH};
+use common::Capture;
 use gst::prelude::*;
+
+#[path = "common/element.rs"]
+mod element;
+use element::serve;
 
 #[path = "../examples/common/talkback.rs"]
 mod talkback;
@@ -45,33 +49,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// onvifbackchannelsrc with `props`, its output captured at 16 kHz.
-fn serve(props: &str) -> (gst::Pipeline, Capture, u16) {
-    common::init();
-    let pipeline = gst::parse::launch(&format!(
-        "onvifbackchannelsrc name=bc address=127.0.0.1 port=0 codecs=PCMU launch=\"{FORWARD_LAUNCH}\" {props} \
-         ! audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=16000,channels=1 \
-         ! appsink name=capture sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let capture = Capture::attach(
-        &pipeline
-            .by_name("capture")
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap(),
-    );
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let port = pipeline
-        .by_name("bc")
-        .unwrap()
-        .property::<i32>("bound-port");
-    assert!(port > 0, "bound-port {port}");
-    (pipeline, capture, port as u16)
 }
 
 fn assert_440(capture: &Capture, mark: usize) {
@@ -215,7 +192,7 @@ fn certificate(dir: &TempDir) -> String {
     dir.write("server.pem", &pem, 0o600)
 }
 
-/// rtspsrc talks over rtsps:// with basic authentication (allowed inside TLS).
+/// rtspsrc talks through rtsps:// with authentication.
 #[test]
 fn rtsps_end_to_end_with_rtspsrc() {
     let dir = TempDir::new("tls");
@@ -228,7 +205,10 @@ fn rtsps_end_to_end_with_rtspsrc() {
         src.set_property_from_str("tls-validation-flags", "0");
         src.set_property("user-id", "alice");
         src.set_property("user-pw", TALKER_PW);
-        src.set_property_from_str("protocols", "tcp");
+        // RTP over UDP: rtspsrc 1.22.0 aborts now and then when it writes
+        // interleaved back channel data into TLS (an assertion on partial
+        // writes in gst_rtsp_connection_send_messages_usec).
+        src.set_property_from_str("protocols", "udp");
     })
     .expect("rtspsrc connects over TLS");
     let sender = gst::parse::launch(

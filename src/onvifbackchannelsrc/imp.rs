@@ -387,15 +387,21 @@ impl OnvifBackchannelSrc {
                     gst::StateChangeError
                 })?;
                 // Sessions of clients that went silent are removed, which
-                // releases their talk floor.
+                // releases their talk floor. (The pool's own watch only wakes
+                // when something else wakes this context.)
                 if let Some(pool) = server.session_pool() {
-                    pool.create_watch(None, glib::Priority::DEFAULT, |pool| {
-                        let removed = pool.cleanup();
-                        if removed > 0 {
-                            gst::info!(CAT, "{removed} timed out sessions removed");
-                        }
-                        glib::ControlFlow::Continue
-                    })
+                    glib::timeout_source_new_seconds(
+                        1,
+                        Some("onvifbackchannel-session-cleanup"),
+                        glib::Priority::DEFAULT,
+                        move || {
+                            let removed = pool.cleanup();
+                            if removed > 0 {
+                                gst::info!(CAT, "{removed} timed out sessions removed");
+                            }
+                            glib::ControlFlow::Continue
+                        },
+                    )
                     .attach(Some(&ctx));
                 }
                 let main_loop = glib::MainLoop::new(Some(&ctx), false);
