@@ -49,6 +49,11 @@ struct KeepAlive {
     last: Option<std::time::Instant>,
 }
 
+/// Larger packets are dropped: 16 kB hold 170 ms of the widest codec we
+/// advertise (L16, 48 kHz mono), and clients send 20 to 160 ms per packet.
+/// One packet of seconds of audio would fill the talker's queue.
+const MAX_PACKET_BYTES: usize = 16 * 1024;
+
 /// How often received audio touches the RTSP session.
 const KEEP_ALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -307,6 +312,15 @@ impl BackchannelReceiver {
         let Ok(map) = buffer.map_readable() else {
             return false;
         };
+        if map.len() > MAX_PACKET_BYTES {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "dropping a packet of {} bytes (at most {MAX_PACKET_BYTES})",
+                map.len()
+            );
+            return false;
+        }
         let header = match rtp::parse_header(&map) {
             Ok(h) => h,
             Err(err) => {
