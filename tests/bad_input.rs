@@ -61,7 +61,9 @@ fn still_serves(server: &TestServer) {
 fn malformed_and_oversized_requests() {
     let server = TestServer::start(&[]);
     let url = server.url();
-    let cases: Vec<(&str, Vec<u8>, &[Option<u16>])> = vec![
+    // (case, request bytes, the answers allowed: a status, or None for a close)
+    type Case = (&'static str, Vec<u8>, &'static [Option<u16>]);
+    let cases: Vec<Case> = vec![
         (
             "garbage line",
             b"GARBAGE\r\n\r\n".to_vec(),
