@@ -1,3 +1,41 @@
+/**
+ * SECTION:GstOnvifBackchannelMediaFactory
+ *
+ * A GstRTSPOnvifMediaFactory whose mounts get the ONVIF audio back channel.
+ * Load the plugin, create it by type name and mount it on a
+ * GstRTSPOnvifServer:
+ *
+ * |[<!-- language="C" -->
+ * gst_plugin_load_by_name ("onvifbackchannel");
+ * GstRTSPMediaFactory *factory =
+ *     g_object_new (g_type_from_name ("GstOnvifBackchannelMediaFactory"),
+ *         "launch", "( v4l2src ! videoconvert ! x264enc tune=zerolatency ! rtph264pay name=pay0 )",
+ *         "output", "audioconvert ! audioresample ! alsasink device=hw:0",
+ *         "talk-policy", 2, NULL);  // mix
+ * gst_rtsp_mount_points_add_factory (mounts, "/stream", factory);
+ * ]|
+ *
+ * `launch` runs once for every client. A client that sends
+ * `Require: www.onvif.org/ver20/backchannel` gets one sendonly audio track
+ * listing every codec of `codecs`; what it sends is decoded and played by
+ * `output`, a pipeline that starts with the first back channel and keeps
+ * running. With authentication on the server, only roles granted the
+ * permission `onvifbackchannel.talk` in the factory's GstRTSPPermissions see
+ * the back channel (others get 403 on its SETUP):
+ *
+ * |[<!-- language="C" -->
+ * GstRTSPPermissions *perms = gst_rtsp_permissions_new ();
+ * gst_rtsp_permissions_add_role (perms, "operator",
+ *     GST_RTSP_PERM_MEDIA_FACTORY_ACCESS, G_TYPE_BOOLEAN, TRUE,
+ *     GST_RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, G_TYPE_BOOLEAN, TRUE,
+ *     "onvifbackchannel.talk", G_TYPE_BOOLEAN, TRUE, NULL);
+ * gst_rtsp_media_factory_set_permissions (factory, perms);
+ * ]|
+ *
+ * Signals: `talk-event::started|stopped|refused|left` (a GstStructure with
+ * talker, address, session, codec, received, lost, dropped) and
+ * `output-error`.
+ */
 use std::sync::{Arc, LazyLock, Mutex};
 
 use gst::glib;

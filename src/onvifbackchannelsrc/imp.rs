@@ -4,20 +4,37 @@
  * A live audio source that serves RTSP with the ONVIF audio back channel and
  * outputs the audio that clients send. It runs its own GstRTSPOnvifServer
  * (or mounts on the one given in #GstOnvifBackchannelSrc:server); the
- * forward streams come from #GstOnvifBackchannelSrc:launch.
+ * forward streams come from #GstOnvifBackchannelSrc:launch and run once,
+ * however many clients watch.
  *
  * Clients ask for the back channel with `Require: www.onvif.org/ver20/backchannel`;
  * the sendonly audio track of the SDP lists every codec of
  * #GstOnvifBackchannelSrc:codecs. While nobody talks the element outputs silence,
- * so a sound card never underruns. Talk events are posted as element messages
- * named `onvifbackchannel-talk` (fields: event, talker, received, dropped).
+ * so a sound card never underruns. #GstOnvifBackchannelSrc:talk-policy says who
+ * is heard when several clients talk. Talk events are posted as element
+ * messages named `onvifbackchannel-talk` (fields: event = started, stopped,
+ * refused or left; talker, address, session, codec, received, lost, dropped).
  *
- * ## Example pipeline
+ * With #GstOnvifBackchannelSrc:users-file, clients authenticate and only users
+ * with the role `talker` see and may set up the back channel; with
+ * #GstOnvifBackchannelSrc:tls-certificate the server speaks rtsps://.
+ *
+ * ## Example pipelines
  * |[
  * gst-launch-1.0 onvifbackchannelsrc port=8554 mount-point=/stream ! audioconvert ! audioresample ! autoaudiosink
- * ]|
- * Then talk to it with rtspsrc backchannel=onvif, ONVIF Device Manager or a VMS
- * at rtsp://<host>:8554/stream.
+ * ]| Plays what clients say. Talk to it with rtspsrc backchannel=onvif, ONVIF
+ * Device Manager or a VMS at rtsp://<host>:8554/stream.
+ * |[
+ * gst-launch-1.0 -e onvifbackchannelsrc codecs=PCMA,PCMU talk-policy=mix \
+ *     launch="( v4l2src ! videoconvert ! vp8enc deadline=1 ! rtpvp8pay name=pay0 )" \
+ *   ! audioconvert ! wavenc ! filesink location=talk.wav
+ * ]| A camera's video, G.711 only, every talker mixed, recorded to a file.
+ * |[
+ * gst-launch-1.0 onvifbackchannelsrc users-file=/etc/camera/rtsp-users \
+ *     tls-certificate=/etc/camera/server.pem session-timeout=30 \
+ *   ! audioconvert ! audioresample ! alsasink device=hw:0
+ * ]| rtsps:// with users `name:password:viewer|talker`, one per line
+ * (chmod 600 the file).
  */
 use std::sync::{LazyLock, Mutex};
 
