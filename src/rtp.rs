@@ -103,7 +103,7 @@ pub struct LossCounter {
 }
 
 /// A jump larger than this is a restart (new stream state), not loss.
-const MAX_GAP: u16 = 1000;
+pub const MAX_GAP: u16 = 1000;
 
 impl LossCounter {
     /// Notes a packet; returns how many packets before it went missing.
