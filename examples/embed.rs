@@ -94,6 +94,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         server.bound_port()
     );
 
+    // Remove the sessions of clients that went silent (this releases their
+    // talk floor); every gst-rtsp-server application should do this.
+    if let Some(pool) = server.session_pool() {
+        glib::timeout_add_seconds(2, move || {
+            pool.cleanup();
+            glib::ControlFlow::Continue
+        });
+    }
+
     for signum in [SIGINT, SIGTERM] {
         let main_loop = main_loop.clone();
         glib_unix::unix_signal_add(signum, move || {

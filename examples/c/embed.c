@@ -59,6 +59,16 @@ on_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+cleanup_sessions (gpointer user_data)
+{
+  GstRTSPSessionPool *pool =
+      gst_rtsp_server_get_session_pool (GST_RTSP_SERVER (user_data));
+  gst_rtsp_session_pool_cleanup (pool);
+  g_object_unref (pool);
+  return G_SOURCE_CONTINUE;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -125,6 +135,10 @@ main (int argc, char **argv)
   printf ("listening on rtsp://127.0.0.1:%d/stream\n",
       gst_rtsp_server_get_bound_port (server));
   fflush (stdout);
+
+  /* Remove the sessions of clients that went silent (this releases their
+   * talk floor); every gst-rtsp-server application should do this. */
+  g_timeout_add_seconds (2, cleanup_sessions, server);
 
   g_unix_signal_add (SIGINT, on_signal, loop);
   g_unix_signal_add (SIGTERM, on_signal, loop);

@@ -77,6 +77,11 @@ def main():
         loop.quit()
         return GLib.SOURCE_CONTINUE
 
+    # Remove the sessions of clients that went silent (this releases their
+    # talk floor); every gst-rtsp-server application should do this.
+    pool = server.get_session_pool()
+    GLib.timeout_add_seconds(2, lambda: pool.cleanup() >= 0)
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signum, on_signal)
     loop.run()
