@@ -81,6 +81,13 @@ impl TestServer {
         format!("rtsp://127.0.0.1:{}/stream", self.port)
     }
 
+    /// The server's session pool: the RTSP sessions it still holds.
+    pub fn session_pool(&self) -> gst_rtsp_server::RTSPSessionPool {
+        self.server
+            .session_pool()
+            .expect("server has a session pool")
+    }
+
     /// Captures the factory's output pipeline; the factory must have been
     /// created with `output` = [`CAPTURE_OUTPUT`] and a client must have
     /// asked for the back channel already (the output starts then).
