@@ -702,8 +702,9 @@ pub fn format_transport(specs: &[TransportSpec]) -> String {
 // ---------------------------------------------------------------------------
 
 /// Whether a transport spec can carry the ONVIF back channel: unicast only,
-/// TCP with `interleaved` channels, UDP with a `client_port`. The error text
-/// is for a 461 Unsupported Transport answer.
+/// UDP with a `client_port`. TCP may leave out `interleaved`: the server then
+/// picks the channels (RFC 2326 10.12) and says which in its answer. The
+/// error text is for a 461 Unsupported Transport answer.
 ///
 /// The profile is not checked here: gst-rtsp-server already refuses profiles
 /// the stream is not configured for.
@@ -712,10 +713,6 @@ pub fn check_backchannel_transport(spec: &TransportSpec) -> Result<(), String> {
         return Err("multicast is not supported for the audio back channel; use unicast".into());
     }
     match spec.lower {
-        LowerTransport::Tcp if spec.interleaved.is_none() => Err(format!(
-            "RTP/{}/TCP needs interleaved channels for the audio back channel",
-            spec.profile.as_str()
-        )),
         LowerTransport::Udp if spec.client_port.is_none() => Err(format!(
             "RTP/{}/UDP needs client_port for the audio back channel",
             spec.profile.as_str()
@@ -895,11 +892,7 @@ mod tests {
 
     #[test]
     fn backchannel_policy() {
-        let e = check_backchannel_transport(&one("RTP/AVP/TCP;unicast")).unwrap_err();
-        assert_eq!(
-            e,
-            "RTP/AVP/TCP needs interleaved channels for the audio back channel"
-        );
+        assert!(check_backchannel_transport(&one("RTP/AVP/TCP;unicast")).is_ok());
         let e = check_backchannel_transport(&one("RTP/AVP;unicast")).unwrap_err();
         assert_eq!(
             e,
@@ -908,7 +901,7 @@ mod tests {
         assert!(check_backchannel_transport(&one("RTP/AVP;multicast;client_port=5000")).is_err());
         // No unicast/multicast word: unicast, as gst-rtsp-server reads it.
         assert!(check_backchannel_transport(&one("RTP/AVP/TCP;interleaved=0-1")).is_ok());
-        let specs = parse_transport("RTP/AVP;multicast,RTP/AVP/TCP").unwrap();
+        let specs = parse_transport("RTP/AVP;multicast,RTP/AVP;unicast").unwrap();
         assert!(first_backchannel_transport(&specs)
             .unwrap_err()
             .contains("multicast"));

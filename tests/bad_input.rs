@@ -144,6 +144,15 @@ fn malformed_and_oversized_requests() {
             &[Some(461), Some(400)],
         ),
         (
+            "multicast back channel",
+            format!(
+                "SETUP {url}/stream=1 RTSP/1.0\r\nCSeq: 1\r\nRequire: {BACKCHANNEL}\r\n\
+                 Transport: RTP/AVP;multicast;port=5000-5001\r\n\r\n"
+            )
+            .into_bytes(),
+            &[Some(461)],
+        ),
+        (
             "PLAY of a session that does not exist",
             format!("PLAY {url} RTSP/1.0\r\nCSeq: 1\r\nSession: 12345678\r\n\r\n").into_bytes(),
             &[Some(454), Some(455), Some(400)],

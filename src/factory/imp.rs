@@ -49,6 +49,7 @@ use crate::forward::SharedForward;
 use crate::media::OnvifBackchannelMedia;
 use crate::output::OutputPipeline;
 use crate::receiver::{rtp_caps, BackchannelReceiver};
+use crate::rtsp_headers;
 use crate::talk::Talk;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -405,6 +406,15 @@ impl OnvifBackchannelMediaFactory {
         let Some(receiver) = receiver.filter(|r| is_backchannel && r.talks_to(&talk)) else {
             return gst_rtsp::RTSPStatusCode::Ok;
         };
+        if let Err(reason) = backchannel_transport(ctx) {
+            gst::info!(
+                CAT,
+                imp = self,
+                "talker {}: refused with 461: {reason}",
+                receiver.talker()
+            );
+            return gst_rtsp::RTSPStatusCode::UnsupportedTransport;
+        }
         // Decided when the client's media was made (its DESCRIBE, or its first
         // SETUP), when the request was authenticated; a later SETUP is only
         // authenticated when something asks, so its token may be missing.
@@ -487,6 +497,37 @@ impl OnvifBackchannelMediaFactory {
         gst_rtsp_server::RTSPContext::with_current_context(|ctx| obj.requires_backchannel(ctx))
             .unwrap_or(false)
     }
+}
+
+/// Checks the Transport header of a back channel SETUP: at least one of its
+/// specs must be able to carry the back channel (see
+/// [`rtsp_headers::check_backchannel_transport`]).
+fn backchannel_transport(ctx: &gst_rtsp_server::RTSPContext) -> Result<(), String> {
+    use glib::translate::{FromGlibPtrNone, ToGlibPtr};
+    let Some(request) = ctx.request() else {
+        return Ok(());
+    };
+    // SAFETY: the request lives for the whole request; the header value is
+    // owned by it and copied before it returns.
+    let value: Option<String> = unsafe {
+        let mut value: *mut std::ffi::c_char = std::ptr::null_mut();
+        let res = gst_rtsp::ffi::gst_rtsp_message_get_header(
+            request.to_glib_none().0,
+            gst_rtsp::ffi::GST_RTSP_HDR_TRANSPORT,
+            &mut value,
+            0,
+        );
+        (res == gst_rtsp::ffi::GST_RTSP_OK && !value.is_null())
+            .then(|| String::from_glib_none(value as *const std::ffi::c_char))
+    };
+    // No Transport at all: gst-rtsp-server answers that itself.
+    let Some(value) = value else {
+        return Ok(());
+    };
+    let specs = rtsp_headers::parse_transport(&value).map_err(|e| e.to_string())?;
+    rtsp_headers::first_backchannel_transport(&specs).map(|spec| {
+        gst::debug!(CAT, "back channel transport {spec:?}");
+    })
 }
 
 impl RTSPMediaFactoryImpl for OnvifBackchannelMediaFactory {
