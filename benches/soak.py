@@ -705,6 +705,8 @@ def run_soak(impl, args, payloads):
             print(f"   end after {record['cycles_done']} cycles: {brief(record['end'])}",
                   flush=True)
         final_check(server, payloads, record, args.quiet_ms)
+        if args.linger > 0 and server.alive():
+            linger(server, args.linger, record)
         done = [c for c in cycles if c["disconnected_at"]]
         record["sessions"] = session_analysis(done, server.session_log())
         if impl == "ours":
@@ -717,6 +719,20 @@ def run_soak(impl, args, payloads):
         record["server_stderr"] = server.stderr[-20:]
     judge(record)
     return record
+
+
+def linger(server, seconds, record):
+    """With no client, wait (bounded) until the server holds no RTSP session."""
+    start = time.monotonic()
+    before = server.live_sessions()
+    while server.live_sessions() > 0 and time.monotonic() - start < seconds:
+        time.sleep(0.5)
+    record["linger"] = {"sessions_before": before, "sessions_after": server.live_sessions(),
+                        "waited_s": round(time.monotonic() - start, 1),
+                        "figures": server.figures()}
+    print(f"   lingered {record['linger']['waited_s']} s: RTSP sessions alive {before} -> "
+          f"{record['linger']['sessions_after']}; {brief(record['linger']['figures'])}",
+          flush=True)
 
 
 def final_check(server, payloads, record, quiet_ms):
@@ -837,6 +853,10 @@ def main():
                         help="pause between the last RTP packet and the TEARDOWN or drop "
                              "(default 0; upstream 1.22 can deadlock on a TEARDOWN that "
                              "arrives while back-channel audio still flows: 500 avoids it)")
+    parser.add_argument("--linger", type=float, default=0.0, metavar="SECONDS",
+                        help="at the end, wait up to this long for the server to hold no "
+                             "RTSP session (dropped clients' sessions go when they time out "
+                             "and the application cleans its pool; default 0: no wait)")
     parser.add_argument("--seed", type=int, default=1, help="talk lengths")
     parser.add_argument("--target-dir", default=os.path.join(REPO, "target"),
                         help="cargo target directory holding release/examples/embed and "
