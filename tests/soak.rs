@@ -288,16 +288,17 @@ fn soak_connect_talk_disconnect_tcp_udp_teardown_drop() {
     );
     drop(held);
 
-    // Not asserted: gst-rtsp-server 1.22 keeps one reference to every back
+    // gst-rtsp-server 1.22 keeps one reference too many to every back
     // channel bin (gst_rtsp_onvif_media_collect_backchannel refs it twice
-    // and releases it once), so each finished back channel leaves its
-    // receiver and decode chain behind (~50 KB). Shown so that a fix shows.
+    // and releases it once); the media drops it, or each finished back
+    // channel would leave its receiver and decode chain behind (~50 KB).
     let receivers = receivers.lock().unwrap();
     let alive = receivers.iter().filter(|r| r.upgrade().is_some()).count();
     eprintln!(
         "back channel receivers of finished clients still alive: {alive} of {}",
         receivers.len()
     );
+    assert_eq!(alive, 0, "receivers of finished clients leaked");
     drop(receivers);
 
     // A new client still talks, and its tone comes out.

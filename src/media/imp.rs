@@ -38,6 +38,37 @@ impl OnvifBackchannelMedia {
             .ok()
     }
 
+    /// gst_rtsp_onvif_media_collect_backchannel() moves the back channel bin
+    /// into a latency bin and keeps one reference too many (it takes two and
+    /// releases one), so every client's receiver, with its decoders, outlived
+    /// the media: about 48 kB per back channel. Once the media is set up the
+    /// receiver's references are its parent's, that stray one, and
+    /// `receiver`; the stray one is dropped here, and only when it is there.
+    fn drop_stray_reference(&self, receiver: BackchannelReceiver) {
+        let parent_is_latency_bin = receiver
+            .parent()
+            .is_some_and(|p| p.type_().name() == "GstRTSPLatencyBin");
+        let refs = receiver.ref_count();
+        if !parent_is_latency_bin || refs != 3 {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "receiver has {refs} references, no stray one to drop"
+            );
+            return;
+        }
+        gst::debug!(
+            CAT,
+            imp = self,
+            "dropping the reference gst-rtsp-server leaks on the back channel bin"
+        );
+        // SAFETY: the stray reference belongs to nobody; the parent's and
+        // ours stay valid, so the object outlives this call.
+        unsafe {
+            glib::gobject_ffi::g_object_unref(receiver.as_ptr() as *mut glib::gobject_ffi::GObject);
+        }
+    }
+
     /// Index of the stream fed by the client (the one with a sink pad).
     fn backchannel_stream(&self) -> Option<gst_rtsp_server::RTSPStream> {
         let media = self.obj();
@@ -52,6 +83,7 @@ impl RTSPMediaImpl for OnvifBackchannelMedia {
         self.parent_setup_rtpbin(rtpbin)?;
         if let (Some(receiver), Some(stream)) = (self.receiver(), self.backchannel_stream()) {
             receiver.attach_rtpbin(rtpbin, stream.index());
+            self.drop_stray_reference(receiver);
         }
         Ok(())
     }
