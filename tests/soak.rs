@@ -155,7 +155,8 @@ fn record_talk_events(server: &TestServer) -> Arc<Mutex<Vec<(String, String)>>> 
     events
 }
 
-/// Weak references to the back channel receiver bin of every media.
+/// Weak references to the back channel receiver bin of every media, and to
+/// every element of its decode chains.
 fn watch_receivers(server: &TestServer) -> Arc<Mutex<Vec<glib::WeakRef<gst::Element>>>> {
     let receivers: Arc<Mutex<Vec<glib::WeakRef<gst::Element>>>> = Arc::default();
     let seen = receivers.clone();
@@ -167,6 +168,14 @@ fn watch_receivers(server: &TestServer) -> Arc<Mutex<Vec<glib::WeakRef<gst::Elem
             .and_then(|bin| bin.by_name("onvif-backchannel"));
         if let Some(receiver) = receiver {
             seen.lock().unwrap().push(receiver.downgrade());
+            // Its decode chains come and go while it runs.
+            let seen = seen.clone();
+            receiver
+                .downcast::<gst::Bin>()
+                .unwrap()
+                .connect_deep_element_added(move |_, _, element| {
+                    seen.lock().unwrap().push(element.downgrade());
+                });
         }
     });
     receivers
@@ -295,10 +304,13 @@ fn soak_connect_talk_disconnect_tcp_udp_teardown_drop() {
     let receivers = receivers.lock().unwrap();
     let alive = receivers.iter().filter(|r| r.upgrade().is_some()).count();
     eprintln!(
-        "back channel receivers of finished clients still alive: {alive} of {}",
+        "back channel receivers and decode elements of finished clients still alive: {alive} of {}",
         receivers.len()
     );
-    assert_eq!(alive, 0, "receivers of finished clients leaked");
+    assert_eq!(
+        alive, 0,
+        "receivers or decode elements of finished clients leaked"
+    );
     drop(receivers);
 
     // A new client still talks, and its tone comes out.

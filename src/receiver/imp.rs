@@ -91,7 +91,21 @@ impl ObjectImpl for BackchannelReceiver {
 
 impl GstObjectImpl for BackchannelReceiver {}
 impl ElementImpl for BackchannelReceiver {}
-impl BinImpl for BackchannelReceiver {}
+impl BinImpl for BackchannelReceiver {
+    fn handle_message(&self, message: gst::Message) {
+        // Our parent, gst-rtsp-server 1.22's GstRTSPLatencyBin, neither
+        // forwards nor frees the latency messages it gets, and each holds a
+        // reference to its source: every decode chain outlived its client.
+        // The chains end in unsynchronised appsinks, so recalculating here is
+        // all a latency change needs.
+        if let gst::MessageView::Latency(_) = message.view() {
+            gst::log!(CAT, imp = self, "latency changed in a decode chain");
+            let _ = self.obj().recalculate_latency();
+            return;
+        }
+        self.parent_handle_message(message)
+    }
+}
 
 impl BackchannelReceiver {
     pub(super) fn configure(&self, codecs: CodecList, talk: Arc<Talk>) {
