@@ -104,6 +104,19 @@ fn viewers_watch_talkers_talk_strangers_get_401() {
         401
     );
 
+    // Basic authentication sends the password in the clear: refused
+    // without TLS, even with the right password.
+    let basic = gst::glib::base64_encode(format!("alice:{TALKER_PW}").as_bytes());
+    let r = RtspClient::connect(port).request(
+        "DESCRIBE",
+        &format!("rtsp://127.0.0.1:{port}/stream"),
+        &[
+            ("Require", BACKCHANNEL),
+            ("Authorization", &format!("Basic {basic}")),
+        ],
+    );
+    assert_eq!(r.status, 401, "basic authentication accepted without TLS");
+
     // A talker sees the back channel and is heard.
     let mut alice = user(port, "alice", TALKER_PW);
     let r = alice.describe(Some(BACKCHANNEL));
