@@ -7,40 +7,23 @@ use std::time::Duration;
 
 use common::audio::{dominant_frequency, loud_part, loud_samples};
 use common::rtsp::{backchannel_section, PcmuSender, RtspClient, BACKCHANNEL};
-use common::{Capture, FORWARD_LAUNCH};
+use common::FORWARD_LAUNCH;
 use gst::prelude::*;
+
+#[path = "common/element.rs"]
+mod element;
+use element::serve;
 
 #[test]
 fn element_outputs_what_a_client_says_and_posts_talk_events() {
-    common::init();
-    let pipeline = gst::parse::launch(&format!(
-        "onvifbackchannelsrc name=bc address=127.0.0.1 port=0 codecs=PCMU,PCMA launch=\"{}\" \
-         ! audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=16000,channels=1 \
-         ! appsink name=capture sync=false",
-        FORWARD_LAUNCH
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let capture = Capture::attach(
-        &pipeline
-            .by_name("capture")
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap(),
-    );
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let port = pipeline
-        .by_name("bc")
-        .unwrap()
-        .property::<i32>("bound-port");
-    assert!(port > 0, "bound-port {port}");
+    // Props given later win: codecs=PCMU,PCMA replaces serve()'s PCMU.
+    let (pipeline, capture, port) = serve("codecs=PCMU,PCMA");
 
     // Silence flows while nobody talks.
     assert!(capture.wait_for(0, 3200, Duration::from_secs(5)));
     assert_eq!(loud_samples(&capture.since(0), 16000, 0.01), 0);
 
-    let mut c = RtspClient::connect(port as u16);
+    let mut c = RtspClient::connect(port);
     let r = c.describe(Some(BACKCHANNEL));
     let (formats, control, _) = backchannel_section(&r.body).unwrap();
     assert_eq!(formats, vec!["0", "8"]);
