@@ -32,10 +32,9 @@ fn talk_events(bus: &gst::Bus, since: Instant) -> Vec<(String, f64)> {
     events
 }
 
-#[test]
-fn rtp_alone_keeps_a_talker_then_silence_reaps_it() {
-    let (pipeline, capture, port) = serve(&format!("session-timeout={TIMEOUT_S}"));
-    let bus = pipeline.bus().unwrap();
+/// A client set up to talk over UDP (not yet playing): the client, its RTP
+/// socket and the server's RTP port.
+fn udp_talker(port: u16) -> (RtspClient, std::net::UdpSocket, u16) {
     let mut c = RtspClient::connect(port);
     let r = c.describe(Some(BACKCHANNEL));
     let (_, control, _) = backchannel_section(&r.body).unwrap();
@@ -49,6 +48,14 @@ fn rtp_alone_keeps_a_talker_then_silence_reaps_it() {
         "{r:?}"
     );
     let server_port = common::rtsp::server_rtp_port(r.header("transport").unwrap());
+    (c, rtp, server_port)
+}
+
+#[test]
+fn rtp_alone_keeps_a_talker_then_silence_reaps_it() {
+    let (pipeline, capture, port) = serve(&format!("session-timeout={TIMEOUT_S}"));
+    let bus = pipeline.bus().unwrap();
+    let (mut c, rtp, server_port) = udp_talker(port);
     assert_eq!(c.play(true).status, 200);
     let start = Instant::now();
 
@@ -106,5 +113,47 @@ fn rtp_alone_keeps_a_talker_then_silence_reaps_it() {
         "reaped after only {left:?}"
     );
     drop(c);
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// A talker refused the floor (exclusive) keeps talking: its packets are
+/// dropped before gst-rtsp-server sees them, yet its session must live.
+#[test]
+fn a_refused_talker_keeps_its_session_while_it_talks() {
+    let (pipeline, _capture, port) = serve(&format!(
+        "session-timeout={TIMEOUT_S} talk-policy=exclusive"
+    ));
+    let bus = pipeline.bus().unwrap();
+    let (mut a, a_rtp, a_port) = udp_talker(port);
+    let (mut b, b_rtp, b_port) = udp_talker(port);
+    assert_eq!(a.play(true).status, 200);
+    assert_eq!(b.play(true).status, 200);
+    let start = Instant::now();
+    let (mut sa, mut sb) = (PcmuSender::new(0xa), PcmuSender::new(0xb));
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_millis(TIMEOUT_S * 2500) {
+        a_rtp
+            .send_to(&sa.next(440.0), ("127.0.0.1", a_port))
+            .unwrap();
+        if n >= 10 {
+            b_rtp
+                .send_to(&sb.next(1000.0), ("127.0.0.1", b_port))
+                .unwrap();
+        }
+        n += 1;
+        let next = start + Duration::from_millis(20 * n);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let events = talk_events(&bus, start);
+    let kinds: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert!(
+        kinds.contains(&"refused"),
+        "B was never refused: {events:?}"
+    );
+    assert!(
+        !kinds.contains(&"left"),
+        "a talker was dropped while talking: {events:?}"
+    );
+    drop((a, b));
     pipeline.set_state(gst::State::Null).unwrap();
 }

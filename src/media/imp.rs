@@ -172,12 +172,6 @@ impl RTSPMediaImpl for OnvifBackchannelMedia {
                 if let Some((address, session)) = who {
                     receiver.identify(address, session);
                 }
-                if let Some(session) =
-                    gst_rtsp_server::RTSPContext::with_current_context(|ctx| ctx.session().cloned())
-                        .flatten()
-                {
-                    receiver.set_session(&session);
-                }
             }
             receiver.set_playing(state == gst::State::Playing);
         }

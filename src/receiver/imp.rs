@@ -4,7 +4,6 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_rtsp_server::prelude::*;
 
 use crate::codecs::CodecList;
 use crate::rtp;
@@ -38,24 +37,12 @@ pub struct BackchannelReceiver {
     /// the media is made; a client that may not gets no back channel in the
     /// SDP and 403 on its SETUP.
     talk_allowed: AtomicBool,
-    /// The client's RTSP session, kept alive by the audio it sends: many
-    /// talkers send neither RTCP nor keep-alive requests.
-    keep_alive: Mutex<KeepAlive>,
-}
-
-#[derive(Default)]
-struct KeepAlive {
-    session: Option<glib::WeakRef<gst_rtsp_server::RTSPSession>>,
-    last: Option<std::time::Instant>,
 }
 
 /// Larger packets are dropped: 16 kB hold 170 ms of the widest codec we
 /// advertise (L16, 48 kHz mono), and clients send 20 to 160 ms per packet.
 /// One packet of seconds of audio would fill the talker's queue.
 const MAX_PACKET_BYTES: usize = 16 * 1024;
-
-/// How often received audio touches the RTSP session.
-const KEEP_ALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[glib::object_subclass]
 impl ObjectSubclass for BackchannelReceiver {
@@ -177,35 +164,6 @@ impl BackchannelReceiver {
 
     pub(super) fn talk_allowed(&self) -> bool {
         self.talk_allowed.load(Ordering::SeqCst)
-    }
-
-    pub(super) fn set_session(&self, session: &gst_rtsp_server::RTSPSession) {
-        self.keep_alive.lock().unwrap().session = Some(session.downgrade());
-    }
-
-    /// Received audio keeps the client's session from timing out.
-    fn keep_session_alive(&self) {
-        let session = {
-            let mut keep_alive = self.keep_alive.lock().unwrap();
-            let now = std::time::Instant::now();
-            if keep_alive
-                .last
-                .is_some_and(|last| now.duration_since(last) < KEEP_ALIVE_INTERVAL)
-            {
-                return;
-            }
-            keep_alive.last = Some(now);
-            keep_alive.session.as_ref().and_then(|s| s.upgrade())
-        };
-        if let Some(session) = session {
-            gst::log!(
-                CAT,
-                imp = self,
-                "audio keeps session {:?} alive",
-                session.sessionid()
-            );
-            session.touch();
-        }
     }
 
     pub(super) fn identify(&self, address: Option<String>, session: Option<String>) {
@@ -377,7 +335,6 @@ impl BackchannelReceiver {
             .lock()
             .unwrap()
             .packet(header.ssrc, header.sequence);
-        self.keep_session_alive();
         setup.talk.offer(setup.talker, codec.codec.name, lost) == Verdict::Play
     }
 

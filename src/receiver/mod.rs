@@ -65,11 +65,6 @@ impl BackchannelReceiver {
         self.imp().talk_allowed()
     }
 
-    /// The client's RTSP session, which received audio keeps alive.
-    pub fn set_session(&self, session: &gst_rtsp_server::RTSPSession) {
-        self.imp().set_session(session)
-    }
-
     /// Who the client is, for talk events.
     pub fn identify(&self, address: Option<String>, session: Option<String>) {
         self.imp().identify(address, session)
