@@ -103,6 +103,17 @@ impl BackchannelCodec {
         }
     }
 
+    /// The sample format when the payload is plain samples (G.711, L16),
+    /// which the receiver decodes itself, without a decoder element.
+    pub fn pcm_format(&self) -> Option<crate::pcm::PcmFormat> {
+        match self.encoding_name {
+            "PCMU" => Some(crate::pcm::PcmFormat::Mulaw),
+            "PCMA" => Some(crate::pcm::PcmFormat::Alaw),
+            "L16" if self.channels.unwrap_or(1) == 1 => Some(crate::pcm::PcmFormat::L16),
+            _ => None,
+        }
+    }
+
     /// `(key, value)` pairs of the fmtp line, for the RTP caps.
     pub fn fmtp_params(&self) -> Vec<(&'static str, &'static str)> {
         self.fmtp
@@ -238,6 +249,10 @@ fn missing_element(
     codec: &BackchannelCodec,
     element_exists: &impl Fn(&str) -> bool,
 ) -> Option<&'static str> {
+    if codec.pcm_format().is_some() {
+        // Decoded by the receiver itself.
+        return None;
+    }
     std::iter::once(codec.depayloader)
         .chain(codec.decoder)
         .find(|e| !element_exists(e))
@@ -309,6 +324,20 @@ mod tests {
         let list = CodecList::available(|e| e != "opusdec");
         assert!(list.iter().all(|c| c.codec.name != "OPUS"));
         assert_eq!(list.iter().count(), ALL_CODECS.len() - 1);
+    }
+
+    #[test]
+    fn sample_codecs_need_no_elements() {
+        use crate::pcm::PcmFormat;
+        let f = |n| BackchannelCodec::by_name(n).unwrap().pcm_format();
+        assert_eq!(f("PCMU"), Some(PcmFormat::Mulaw));
+        assert_eq!(f("PCMA"), Some(PcmFormat::Alaw));
+        assert_eq!(f("L16-8000"), Some(PcmFormat::L16));
+        assert_eq!(f("G722"), None);
+        assert_eq!(f("OPUS"), None);
+        let list = CodecList::available(|e| !e.contains("pcm") && !e.contains("law"));
+        assert!(list.iter().any(|c| c.codec.name == "PCMU"));
+        assert!(list.iter().any(|c| c.codec.name == "PCMA"));
     }
 
     #[test]

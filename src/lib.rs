@@ -10,19 +10,23 @@
 use gst::glib;
 
 pub mod codecs;
+pub mod direct;
 pub mod factory;
 mod forward;
 mod media;
 mod onvifbackchannelsrc;
 mod output;
 mod outputsrc;
+pub mod pcm;
 mod receiver;
+pub mod reorder;
 pub mod rtp;
 pub mod rtsp_headers;
 pub mod sdp;
 mod talk;
 pub mod talk_floor;
 pub mod talk_mixer;
+pub mod upsample;
 pub mod users;
 
 pub use factory::OnvifBackchannelMediaFactory;

@@ -12,7 +12,9 @@ pub struct RtpHeader {
     pub sequence: u16,
     pub timestamp: u32,
     pub ssrc: u32,
-    /// Number of payload bytes (after header, CSRCs, extension and padding).
+    /// Where the payload starts (after header, CSRCs and extension).
+    pub payload_offset: usize,
+    /// Number of payload bytes (without padding).
     pub payload_len: usize,
 }
 
@@ -92,6 +94,7 @@ pub fn parse_header(packet: &[u8]) -> Result<RtpHeader, RtpError> {
         sequence: u16::from_be_bytes([packet[2], packet[3]]),
         timestamp: u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]),
         ssrc: u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]),
+        payload_offset: offset,
         payload_len: end - offset,
     })
 }
@@ -148,6 +151,7 @@ mod tests {
                 sequence: 0x1234,
                 timestamp: 160,
                 ssrc: 0xdeadbeef,
+                payload_offset: 12,
                 payload_len: 160
             }
         );
@@ -161,6 +165,7 @@ mod tests {
         tail.extend_from_slice(&[0, 0, 3]); // three bytes of padding
         let h = parse_header(&packet(0x80 | 0x20 | 0x10 | 2, 8, &tail)).unwrap();
         assert_eq!(h.payload_type, 8);
+        assert_eq!(h.payload_offset, 12 + 8 + 8);
         assert_eq!(h.payload_len, 10);
     }
 

@@ -255,6 +255,55 @@ fn tone_over_udp_comes_out() {
     assert_eq!(c.teardown().status, 200);
 }
 
+/// UDP reorders and repeats packets; the receiver puts them back in order and
+/// plays each once (PCMU is decoded without rtpbin's jitter buffer).
+#[test]
+fn udp_packets_out_of_order_and_repeated_play_once_each() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
+    let mut c = RtspClient::connect(server.port);
+    let r = c.describe(Some(BACKCHANNEL));
+    let (_, control, _) = backchannel_section(&r.body).unwrap();
+    let (rtp, _rtcp, transport) = common::rtsp::udp_pair();
+    let r = c.setup(&control, &transport, true);
+    assert_eq!(r.status, 200, "{r:?}");
+    let server_port = common::rtsp::server_rtp_port(r.header("transport").unwrap());
+    let capture = server.capture();
+    assert_eq!(c.play(true).status, 200);
+    let mark = capture.mark();
+    let mut sender = PcmuSender::new(0x0dd);
+    let send = |p: &[u8]| {
+        rtp.send_to(p, ("127.0.0.1", server_port)).unwrap();
+    };
+    // 1000 ms of 440 Hz in 50 packets: five pairs swapped in transit, five
+    // packets sent twice.
+    let mut held = None;
+    for i in 0..50 {
+        let p = sender.next(440.0);
+        if i % 10 == 5 {
+            held = Some(p);
+            continue;
+        }
+        send(&p);
+        if let Some(earlier) = held.take() {
+            send(&earlier);
+        }
+        if i % 10 == 8 {
+            send(&p);
+        }
+    }
+    for _ in 0..10 {
+        send(&sender.next(0.0));
+    }
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3 / 2, Duration::from_secs(5)));
+    let out = capture.since(mark);
+    assert_tone(&out, 440.0, 950);
+    let loud = loud_samples(&out, CAPTURE_RATE, 0.05) as u64 * 1000 / CAPTURE_RATE as u64;
+    eprintln!("{loud} ms of audio for 1000 ms sent");
+    // Late packets dropped would leave 900 ms; repeats played, 1100 ms.
+    assert!(loud <= 1040, "{loud} ms of audio for 1000 ms sent");
+    assert_eq!(c.teardown().status, 200);
+}
+
 #[test]
 fn exclusive_floor_is_released_after_the_holder_goes_quiet() {
     let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);

@@ -1,10 +1,12 @@
 //! Soak, short version (the long one is benches/soak.py): 100 cycles of
 //! connect, talk, disconnect against one in-process server, rotating through
 //! TCP interleaved and UDP, each ended by TEARDOWN or by dropping the
-//! connection. Afterwards a new client must still be heard, the process's
-//! open file descriptors and threads must be back within a margin of their
-//! count after the first 20 cycles, every talker must have been heard and
-//! have left, and no RTSP session the server still holds may keep a media.
+//! connection, and between PCMU (decoded by the receiver itself) and G.722
+//! (decoded by a chain of elements). Afterwards a new client must still be
+//! heard, the process's open file descriptors and threads must be back within
+//! a margin of their count after the first 20 cycles, every talker must have
+//! been heard and have left, and no RTSP session the server still holds may
+//! keep a media.
 //!
 //! The server runs in this process, so /proc/self is measured (RSS is too
 //! noisy in-process to be checked). This file holds a single test: another
@@ -32,6 +34,8 @@ const FD_MARGIN: usize = 5;
 const THREAD_MARGIN: usize = 5;
 /// Audio per cycle: 6 packets of 20 ms.
 const TALK_PACKETS: usize = 6;
+const PCMU: u8 = 0;
+const G722: u8 = 9;
 /// How long the figures may take to come back after the last cycle.
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -90,9 +94,9 @@ enum Sink {
 }
 
 /// One cycle: DESCRIBE, SETUP of the forward track and the back channel,
-/// PLAY, `packets` of 440 Hz, then TEARDOWN or a dropped connection.
-/// Returns the RTSP session id.
-fn cycle(server: &TestServer, kind: Kind, ssrc: u32, packets: usize) -> String {
+/// PLAY, `packets` of 440 Hz with payload type `pt`, then TEARDOWN or a
+/// dropped connection. Returns the RTSP session id.
+fn cycle(server: &TestServer, kind: Kind, pt: u8, ssrc: u32, packets: usize) -> String {
     let mut c = RtspClient::connect(server.port);
     let r = c.describe(Some(BACKCHANNEL));
     assert_eq!(r.status, 200, "DESCRIBE: {r:?}");
@@ -121,6 +125,7 @@ fn cycle(server: &TestServer, kind: Kind, ssrc: u32, packets: usize) -> String {
     let session = c.session.clone().expect("a session id");
     assert_eq!(c.play(true).status, 200, "PLAY");
     let mut sender = PcmuSender::new(ssrc);
+    sender.pt = pt;
     for _ in 0..packets {
         let p = sender.next(440.0);
         match &sink {
@@ -205,7 +210,14 @@ fn soak_connect_talk_disconnect_tcp_udp_teardown_drop() {
     let mut baseline = None;
     for i in 0..CYCLES {
         let kind = KINDS[i % KINDS.len()];
-        let session = cycle(&server, kind, 0x5000 + i as u32, TALK_PACKETS);
+        // PCMU is decoded by the receiver itself; G.722 (its payload here is
+        // noise) goes through rtpbin and a chain of decode elements.
+        let pt = if (i / KINDS.len()) % 2 == 0 {
+            PCMU
+        } else {
+            G722
+        };
+        let session = cycle(&server, kind, pt, 0x5000 + i as u32, TALK_PACKETS);
         sessions.insert(session, kind);
         if i == 0 {
             // The output runs from the first back channel on; read it from

@@ -33,6 +33,7 @@ fn check_header(data: &[u8]) {
             } else {
                 0
             };
+            assert_eq!(h.payload_offset, offset);
             assert_eq!(offset + h.payload_len + padding, data.len());
             let _payload = &data[offset..offset + h.payload_len];
             assert_eq!(h.marker, data[1] & 0x80 != 0);

@@ -1,13 +1,22 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The plugin's pure modules, compiled from the plugin's own sources (see
-//! Cargo.toml for why not as a dependency). `sdp` refers to
-//! `crate::codecs`, which resolves to the copy here.
+//! Cargo.toml for why not as a dependency). `sdp`, `codecs` and `direct`
+//! refer to their neighbours as `crate::...`, which resolves to the copies
+//! here.
 
 #[path = "../../src/codecs.rs"]
 pub mod codecs;
+#[path = "../../src/direct.rs"]
+pub mod direct;
+#[path = "../../src/pcm.rs"]
+pub mod pcm;
+#[path = "../../src/reorder.rs"]
+pub mod reorder;
 #[path = "../../src/rtp.rs"]
 pub mod rtp;
 #[path = "../../src/rtsp_headers.rs"]
 pub mod rtsp_headers;
 #[path = "../../src/sdp.rs"]
 pub mod sdp;
+#[path = "../../src/upsample.rs"]
+pub mod upsample;

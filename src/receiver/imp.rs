@@ -6,6 +6,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::codecs::CodecList;
+use crate::direct::{DirectDecoder, Outcome};
 use crate::rtp;
 use crate::talk::{self, Talk};
 use crate::talk_floor::{TalkerId, Verdict};
@@ -37,6 +38,9 @@ pub struct BackchannelReceiver {
     /// the media is made; a client that may not gets no back channel in the
     /// SDP and 403 on its SETUP.
     talk_allowed: AtomicBool,
+    /// PCMU, PCMA and L16 are decoded here, on the thread that brings the
+    /// packet, instead of in rtpbin's jitter buffer and a decoder chain.
+    direct: Mutex<Option<DirectDecoder>>,
 }
 
 /// Larger packets are dropped: 16 kB hold 170 ms of the widest codec we
@@ -279,7 +283,8 @@ impl BackchannelReceiver {
         );
     }
 
-    /// Whether a packet goes on to rtpbin.
+    /// Whether a packet goes on to rtpbin: not when it is dropped, and not
+    /// when it was decoded here already.
     fn admit(&self, buffer: &gst::BufferRef) -> bool {
         let Ok(map) = buffer.map_readable() else {
             return false;
@@ -335,7 +340,55 @@ impl BackchannelReceiver {
             .lock()
             .unwrap()
             .packet(header.ssrc, header.sequence);
-        setup.talk.offer(setup.talker, codec.codec.name, lost) == Verdict::Play
+        if setup.talk.offer(setup.talker, codec.codec.name, lost) != Verdict::Play {
+            return false;
+        }
+        let Some(format) = codec.codec.pcm_format() else {
+            // On to rtpbin and a decoder chain.
+            return true;
+        };
+        // A sample codec: decoded here and taken out of the stream.
+        let payload = &map[header.payload_offset..header.payload_offset + header.payload_len];
+        let mut direct = self.direct.lock().unwrap();
+        let direct = direct.get_or_insert_with(|| DirectDecoder::new(talk::RATE));
+        if !direct.supports(codec.codec.clock_rate) {
+            // Not in the codec table; kept for a table that grows.
+            return true;
+        }
+        let outcome = direct.packet(
+            header.ssrc,
+            header.sequence,
+            format,
+            codec.codec.clock_rate,
+            payload,
+            |samples| setup.talk.push(setup.talker, samples),
+        );
+        match outcome {
+            Outcome::NewStream => gst::info!(
+                CAT,
+                imp = self,
+                "talker {}: new stream ssrc {:08x}, decoding {} here ({} Hz to {} Hz)",
+                setup.talker,
+                header.ssrc,
+                codec.codec.name,
+                codec.codec.clock_rate,
+                talk::RATE
+            ),
+            Outcome::Held => gst::debug!(
+                CAT,
+                imp = self,
+                "seq {} waits for a missing earlier packet",
+                header.sequence
+            ),
+            Outcome::Late => gst::debug!(
+                CAT,
+                imp = self,
+                "dropping packet seq {}: it came after later ones were played",
+                header.sequence
+            ),
+            Outcome::Decoded => {}
+        }
+        false
     }
 
     /// rtpbin has a new pad for one SSRC and payload type: decode it.
