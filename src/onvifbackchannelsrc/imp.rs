@@ -171,7 +171,7 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .build(),
                 glib::ParamSpecUInt::builder("latency")
                     .nick("Latency")
-                    .blurb("Receive jitter buffer latency in milliseconds")
+                    .blurb("Receive jitter buffer latency in milliseconds, for G.722, Opus, AAC and G.726 (PCMU, PCMA and L16 are decoded as they arrive, without a jitter buffer)")
                     .maximum(10_000)
                     .default_value(DEFAULT_LATENCY)
                     .mutable_ready()
