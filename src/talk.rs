@@ -143,6 +143,16 @@ impl Talk {
         false
     }
 
+    /// How long a talker's audio waits before it is played when it starts
+    /// (or after it ran dry): the margin against network jitter.
+    pub fn set_start_delay(&self, delay: gst::ClockTime) {
+        self.state
+            .lock()
+            .unwrap()
+            .mixer
+            .set_start_delay(samples(delay));
+    }
+
     /// Changes who is heard, from the next packet on.
     pub fn set_policy(&self, policy: TalkPolicy) {
         self.state.lock().unwrap().floor.set_policy(policy);

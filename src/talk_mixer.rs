@@ -9,6 +9,11 @@ use crate::talk_floor::TalkerId;
 #[derive(Debug, Default)]
 struct Queue {
     samples: VecDeque<f32>,
+    /// Whether the talker is being played; a new queue first waits out the
+    /// start delay.
+    playing: bool,
+    /// Samples of output that went by while it waited.
+    waited: usize,
     /// Lowest fill level seen since the last trim check.
     low_water: Option<usize>,
     pulls: u32,
@@ -19,12 +24,17 @@ struct Queue {
 /// A queue that never runs below some level holds a standing backlog (audio
 /// that arrived before the output was ready, a burst): pure added latency.
 /// Every [`TRIM_EVERY`] pulls the quiet part of the backlog above `keep`
-/// samples is dropped.
+/// samples (or the start delay, if larger) is dropped.
+///
+/// A talker whose queue was empty (it starts talking, or it ran dry) is
+/// played only once the start delay has gone by: packets that come with
+/// jitter then find audio still queued, instead of a gap at every late one.
 #[derive(Debug)]
 pub struct TalkMixer {
     queues: HashMap<TalkerId, Queue>,
     max_queued: usize,
     keep: usize,
+    start_delay: usize,
     /// Limiter gain applied to the sum (1.0: untouched).
     gain: f32,
 }
@@ -48,8 +58,15 @@ impl TalkMixer {
             queues: HashMap::new(),
             max_queued,
             keep,
+            start_delay: 0,
             gain: 1.0,
         }
+    }
+
+    /// Output samples a talker waits, from its first queued sample, before it
+    /// is played (0: at once).
+    pub fn set_start_delay(&mut self, samples: usize) {
+        self.start_delay = samples;
     }
 
     /// Queues decoded samples of a talker. Returns how many old samples were dropped.
@@ -67,19 +84,35 @@ impl TalkMixer {
     pub fn pull(&mut self, out: &mut [f32]) -> usize {
         out.fill(0.0);
         let mut heard = 0;
+        let keep = self.keep.max(self.start_delay);
         for queue in self.queues.values_mut() {
+            if !queue.playing {
+                // Due once its start delay ends within this block: it
+                // waits between `start_delay` less one block and
+                // `start_delay` after its first sample arrived.
+                if queue.waited + out.len() < self.start_delay {
+                    queue.waited += out.len();
+                    continue;
+                }
+                queue.playing = true;
+            }
             let n = queue.samples.len().min(out.len());
             for (o, s) in out.iter_mut().zip(queue.samples.drain(..n)) {
                 *o += s;
             }
             heard = heard.max(n);
+            if n < out.len() {
+                // Ran dry: what comes next is a new start, and waits again.
+                queue.playing = false;
+                queue.waited = 0;
+            }
             let level = queue.samples.len();
             queue.low_water = Some(queue.low_water.map_or(level, |l| l.min(level)));
             queue.pulls += 1;
             if queue.pulls >= TRIM_EVERY {
                 // Only quiet samples are dropped, so no speech is lost; a
                 // backlog built during speech goes at the next pause.
-                let backlog = queue.low_water.unwrap_or(0).saturating_sub(self.keep);
+                let backlog = queue.low_water.unwrap_or(0).saturating_sub(keep);
                 let quiet = queue
                     .samples
                     .iter()
@@ -92,7 +125,10 @@ impl TalkMixer {
             }
         }
         self.limit(out);
-        self.queues.retain(|_, q| !q.samples.is_empty());
+        // A queue that was emptied by a full block is still playing: its
+        // next packet may be just in time.
+        self.queues
+            .retain(|_, q| !q.samples.is_empty() || q.playing);
         heard
     }
 
@@ -180,6 +216,44 @@ mod tests {
         assert_eq!(m.pull(&mut out), 1);
         assert_eq!(out, [0.5, 0.0, 0.0, 0.0]);
         assert_eq!(m.queued(1), 0);
+    }
+
+    #[test]
+    fn a_new_talker_waits_out_the_start_delay_then_plays_from_its_first_sample() {
+        let mut m = TalkMixer::new(100, 100);
+        m.set_start_delay(6);
+        m.push(1, &[0.1, 0.2]);
+        let mut out = [0.0f32; 4];
+        // 0 + 4 < 6: not yet.
+        assert_eq!(m.pull(&mut out), 0);
+        assert_eq!(out, [0.0; 4]);
+        m.push(1, &[0.3, 0.4, 0.5]);
+        // 4 + 4 >= 6: due within this block.
+        assert_eq!(m.pull(&mut out), 4);
+        assert_eq!(out, [0.1, 0.2, 0.3, 0.4]);
+        // It runs dry: the next spurt waits again.
+        assert_eq!(m.pull(&mut out), 1);
+        m.push(1, &[0.6]);
+        assert_eq!(m.pull(&mut out), 0);
+        assert_eq!(m.pull(&mut out), 1);
+        assert_eq!(out[0], 0.6);
+    }
+
+    #[test]
+    fn a_queue_emptied_on_a_block_boundary_keeps_playing() {
+        let mut m = TalkMixer::new(100, 100);
+        m.set_start_delay(4);
+        m.push(1, &[0.1; 8]);
+        let mut out = [0.0f32; 4];
+        assert_eq!(m.pull(&mut out), 4);
+        assert_eq!(m.pull(&mut out), 4);
+        // Empty now, but it did not run dry: the next packet plays at once.
+        m.push(1, &[0.2; 4]);
+        assert_eq!(m.pull(&mut out), 4);
+        assert_eq!(out, [0.2; 4]);
+        // Now it runs dry, and is forgotten.
+        assert_eq!(m.pull(&mut out), 0);
+        assert_eq!(m.queues.len(), 0);
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::audio::{dominant_frequency, loud_part, loud_samples};
-use common::rtsp::{backchannel_section, PcmuSender, RtspClient, BACKCHANNEL};
+use common::rtsp::{PcmuSender, RtspClient};
 use gst::prelude::*;
 
 #[path = "common/element.rs"]
@@ -32,22 +32,16 @@ fn talk_events(bus: &gst::Bus, since: Instant) -> Vec<(String, f64)> {
     events
 }
 
-/// A client set up to talk over UDP (not yet playing): the client, its RTP
-/// socket and the server's RTP port.
+/// A client set up to talk over UDP (not yet playing), with the element's
+/// session timeout: the client, its RTP socket and the server's RTP port.
 fn udp_talker(port: u16) -> (RtspClient, std::net::UdpSocket, u16) {
-    let mut c = RtspClient::connect(port);
-    let r = c.describe(Some(BACKCHANNEL));
-    let (_, control, _) = backchannel_section(&r.body).unwrap();
-    let (rtp, _rtcp, transport) = common::rtsp::udp_pair();
-    let r = c.setup(&control, &transport, true);
-    assert_eq!(r.status, 200, "{r:?}");
+    let (c, rtp, server_port, r) = common::rtsp::udp_talker(port);
     assert!(
         r.header("session")
             .unwrap()
             .contains(&format!("timeout={TIMEOUT_S}")),
         "{r:?}"
     );
-    let server_port = common::rtsp::server_rtp_port(r.header("transport").unwrap());
     (c, rtp, server_port)
 }
 

@@ -60,10 +60,10 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// Receive jitter buffer latency (ms). The jitter buffer holds the first
-/// packet of every new stream that long, and with gst-rtsp-server's default
-/// of 200 ms a talker's first words arrive 200 ms late; the output's own
-/// queue absorbs network jitter, so the jitter buffer only has to reorder.
+/// Receive latency (ms): how long a talker's first audio waits before it is
+/// played, as a margin against network jitter, and the jitter buffer latency
+/// of the codecs decoded by elements. gst-rtsp-server's default of 200 ms
+/// would make every talker's first words 200 ms late.
 pub const DEFAULT_LATENCY_MS: u32 = 20;
 
 /// The permission, in the factory's GstRTSPPermissions, that lets a role
@@ -298,8 +298,12 @@ impl OnvifBackchannelMediaFactory {
     /// The talk state, created (with the output pipeline unless
     /// `external_output`) on first use.
     pub(super) fn talk(&self, external_output: bool) -> Arc<Talk> {
+        // The factory's latency is both the jitter buffer's (codecs decoded
+        // by elements) and the output's start delay (every talker).
+        let start_delay = gst::ClockTime::from_mseconds(self.obj().latency().into());
         let mut state = self.state.lock().unwrap();
         if let Some(talk) = &state.talk {
+            talk.set_start_delay(start_delay);
             return talk.clone();
         }
         let (policy, output) = {
@@ -307,6 +311,7 @@ impl OnvifBackchannelMediaFactory {
             (s.talk_policy, s.output.clone())
         };
         let talk = Talk::new(policy.into());
+        talk.set_start_delay(start_delay);
         let weak = self.obj().downgrade();
         talk.add_event_handler(move |event| {
             if let Some(obj) = weak.upgrade() {

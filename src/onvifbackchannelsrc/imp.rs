@@ -171,7 +171,7 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .build(),
                 glib::ParamSpecUInt::builder("latency")
                     .nick("Latency")
-                    .blurb("Receive jitter buffer latency in milliseconds, for G.722, Opus, AAC and G.726 (PCMU, PCMA and L16 are decoded as they arrive, without a jitter buffer)")
+                    .blurb("Milliseconds a talker's audio waits before it is played when the talker starts, as a margin against network jitter; also the jitter buffer latency of G.722, Opus, AAC and G.726")
                     .maximum(10_000)
                     .default_value(DEFAULT_LATENCY)
                     .mutable_ready()

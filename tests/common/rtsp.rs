@@ -55,6 +55,10 @@ impl RtspClient {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
+        // Each interleaved packet leaves when it is written, not when the
+        // server has acknowledged the previous one (Nagle): the tests decide
+        // the timing.
+        stream.set_nodelay(true).unwrap();
         RtspClient {
             reader: BufReader::new(stream.try_clone().unwrap()),
             writer: stream,
@@ -369,6 +373,20 @@ pub fn udp_pair() -> (UdpSocket, UdpSocket, String) {
             }
         }
     }
+}
+
+/// A client that has set up only the back channel over UDP (not yet
+/// playing): the client, its RTP socket, the server's RTP port and the
+/// SETUP reply.
+pub fn udp_talker(port: u16) -> (RtspClient, UdpSocket, u16, Response) {
+    let mut c = RtspClient::connect(port);
+    let r = c.describe(Some(BACKCHANNEL));
+    let (_, control, _) = backchannel_section(&r.body).unwrap();
+    let (rtp, _rtcp, transport) = udp_pair();
+    let r = c.setup(&control, &transport, true);
+    assert_eq!(r.status, 200, "{r:?}");
+    let server_port = server_rtp_port(r.header("transport").unwrap());
+    (c, rtp, server_port, r)
 }
 
 /// `server_port=a-b` of a Transport reply: the server's RTP port.
