@@ -485,10 +485,12 @@ def load_our_type(plugin_dir):
     return gtype, None
 
 
-def our_factory(gtype, udp_port, policy):
+def our_factory(gtype, udp_port, policy, latency=None):
     """Our GstOnvifBackchannelMediaFactory decoding into the UDP socket."""
     factory = GObject.new(gtype)
     factory.set_property("talk-policy", policy)
+    if latency is not None:
+        factory.set_latency(latency)
     factory.set_property("launch", FORWARD_LAUNCH)
     factory.set_property("codecs", "PCMU")
     factory.set_property(
@@ -588,6 +590,8 @@ def main():
     parser.add_argument("--background-talkers", type=int, default=0,
                         help="other clients talking quietly all along (ours only; "
                              "use with --talk-policy mix)")
+    parser.add_argument("--ours-latency-0", action="store_true",
+                        help="also measure ours with latency=0 (no start delay for new talkers)")
     parser.add_argument("--lead-in-ms", type=int, default=1000,
                         help="silence sent before the tone (0: the tone starts "
                              "the talk, so stream set-up counts too)")
@@ -622,6 +626,11 @@ def main():
             results.append(benchmark(label + ")",
                                      lambda port: our_factory(gtype, port, args.talk_policy),
                                      args.trials, payloads, args.background_talkers))
+            if args.ours_latency_0:
+                results.append(benchmark(
+                    f"ours (latency=0, {args.talk_policy})",
+                    lambda port: our_factory(gtype, port, args.talk_policy, 0),
+                    args.trials, payloads, args.background_talkers))
 
     print_table(results)
     for note in notes:
