@@ -102,15 +102,48 @@ impl DirectDecoder {
                 },
             );
         }
+        let placed = self.run(ssrc, emit, |reorder, decode| {
+            reorder.push(sequence, payload, decode)
+        });
+        match (placed, fresh) {
+            (_, true) => Outcome::NewStream,
+            (Placed::Passed, false) => Outcome::Decoded,
+            (Placed::Held, false) => Outcome::Held,
+            (Placed::Late, false) => Outcome::Late,
+        }
+    }
+
+    /// A packet of `ssrc` that is not decoded here (another payload type,
+    /// such as telephone-event, or one dropped on purpose) took sequence
+    /// number `sequence`: nothing waits for it. Packets it unblocks are
+    /// decoded, and their samples handed to `emit`.
+    pub fn pass_over(&mut self, ssrc: u32, sequence: u16, emit: impl FnOnce(&[f32])) {
+        if self.streams.contains_key(&ssrc) {
+            self.run(ssrc, emit, |reorder, decode| {
+                reorder.pass_over(sequence, decode)
+            });
+        }
+    }
+
+    /// Runs `place` on the stream's reorder window with a decoder for what
+    /// it lets pass, and hands the samples to `emit`.
+    fn run(
+        &mut self,
+        ssrc: u32,
+        emit: impl FnOnce(&[f32]),
+        place: impl FnOnce(&mut Reorder, &mut dyn FnMut(&[u8])) -> Placed,
+    ) -> Placed {
         let stream = self.streams.get_mut(&ssrc).unwrap();
         stream.last_used = self.packets;
         let mut samples = std::mem::take(&mut self.decoded);
-        samples.clear();
         let mut out = Vec::new();
         let Stream {
-            reorder, upsampler, ..
+            reorder,
+            upsampler,
+            format,
+            ..
         } = stream;
-        let placed = reorder.push(sequence, payload, |p| {
+        let placed = place(reorder, &mut |p: &[u8]| {
             samples.clear();
             format.decode(p, &mut samples);
             upsampler.process(&samples, &mut out);
@@ -119,12 +152,7 @@ impl DirectDecoder {
         if !out.is_empty() {
             emit(&out);
         }
-        match (placed, fresh) {
-            (_, true) => Outcome::NewStream,
-            (Placed::Passed, false) => Outcome::Decoded,
-            (Placed::Held, false) => Outcome::Held,
-            (Placed::Late, false) => Outcome::Late,
-        }
+        placed
     }
 
     /// SSRCs with state.
@@ -198,6 +226,22 @@ mod tests {
         assert_eq!(o, Outcome::NewStream);
         let o = d.packet(9, 3, PcmFormat::Mulaw, 8000, &[0xff], |_| {});
         assert_eq!(o, Outcome::Decoded);
+    }
+
+    #[test]
+    fn interleaved_events_do_not_hold_the_audio_back() {
+        let mut d = DirectDecoder::new(48000);
+        let mut n = 0;
+        // Audio 1, 2, an event on 3, audio 4 and on.
+        d.packet(5, 1, PcmFormat::Mulaw, 8000, &[0xff; 160], |s| n += s.len());
+        d.packet(5, 2, PcmFormat::Mulaw, 8000, &[0xff; 160], |s| n += s.len());
+        d.pass_over(5, 3, |_| panic!("an event has no audio"));
+        let o = d.packet(5, 4, PcmFormat::Mulaw, 8000, &[0xff; 160], |s| n += s.len());
+        assert_eq!(o, Outcome::Decoded);
+        assert_eq!(n, 3 * 960);
+        // An SSRC never decoded here is left alone.
+        d.pass_over(6, 1, |_| panic!("no stream"));
+        assert_eq!(d.streams(), 1);
     }
 
     #[test]

@@ -20,8 +20,9 @@ pub const RESTART_GAP: u16 = 1000;
 pub struct Reorder {
     /// Sequence number the next packet to pass should have.
     next: Option<u16>,
-    /// Waiting packets by distance from `next`.
-    held: BTreeMap<u16, Vec<u8>>,
+    /// Waiting packets by distance from `next`; `None` for a sequence number
+    /// that plays nothing (see [`Reorder::pass_over`]).
+    held: BTreeMap<u16, Option<Vec<u8>>>,
 }
 
 /// What [`Reorder::push`] did with a packet.
@@ -39,9 +40,26 @@ impl Reorder {
     /// Takes packet `seq`; hands every packet that may pass now, in order,
     /// to `emit`.
     pub fn push(&mut self, seq: u16, payload: &[u8], mut emit: impl FnMut(&[u8])) -> Placed {
+        self.place(seq, Some(payload), &mut emit)
+    }
+
+    /// Notes packet `seq` of the stream that is not to be played (another
+    /// payload type sharing the sequence numbers, such as telephone-event,
+    /// or one dropped on purpose), so that nothing waits for it. Packets it
+    /// unblocks go to `emit`.
+    pub fn pass_over(&mut self, seq: u16, mut emit: impl FnMut(&[u8])) -> Placed {
+        self.place(seq, None, &mut emit)
+    }
+
+    fn place(&mut self, seq: u16, payload: Option<&[u8]>, emit: &mut impl FnMut(&[u8])) -> Placed {
+        let mut emit_one = |p: Option<&[u8]>| {
+            if let Some(p) = p {
+                emit(p)
+            }
+        };
         let Some(next) = self.next else {
             self.next = Some(seq.wrapping_add(1));
-            emit(payload);
+            emit_one(payload);
             return Placed::Passed;
         };
         let ahead = seq.wrapping_sub(next);
@@ -50,35 +68,35 @@ impl Reorder {
             return Placed::Late;
         }
         if ahead > RESTART_GAP {
-            self.flush(&mut emit);
+            self.flush(&mut emit_one);
             self.next = Some(seq.wrapping_add(1));
-            emit(payload);
+            emit_one(payload);
             return Placed::Passed;
         }
         if ahead == 0 {
-            emit(payload);
+            emit_one(payload);
             self.rebase(1);
-            self.release(&mut emit);
+            self.release(&mut emit_one);
             return Placed::Passed;
         }
         if self.held.contains_key(&ahead) {
             return Placed::Late;
         }
-        self.held.insert(ahead, payload.to_vec());
+        self.held.insert(ahead, payload.map(<[u8]>::to_vec));
         if self.held.len() <= WINDOW {
             return Placed::Held;
         }
         // Give up on what is missing before the first waiting packet.
         let (&skip, _) = self.held.first_key_value().unwrap();
         self.rebase(skip);
-        self.release(&mut emit);
+        self.release(&mut emit_one);
         Placed::Passed
     }
 
     /// Passes every waiting packet, gaps or not (the stream restarted).
-    fn flush(&mut self, emit: &mut impl FnMut(&[u8])) {
+    fn flush(&mut self, emit: &mut impl FnMut(Option<&[u8]>)) {
         for payload in std::mem::take(&mut self.held).into_values() {
-            emit(&payload);
+            emit(payload.as_deref());
         }
     }
 
@@ -92,10 +110,10 @@ impl Reorder {
     }
 
     /// Passes the waiting packets that follow `next` without a gap.
-    fn release(&mut self, emit: &mut impl FnMut(&[u8])) {
+    fn release(&mut self, emit: &mut impl FnMut(Option<&[u8]>)) {
         let mut passed = 0;
         while let Some(payload) = self.held.remove(&passed) {
-            emit(&payload);
+            emit(payload.as_deref());
             passed += 1;
         }
         if passed > 0 {
@@ -156,6 +174,34 @@ mod tests {
         assert_eq!(placed[2], Placed::Late);
         assert_eq!(placed[3], Placed::Late);
         assert_eq!(placed[6], Placed::Late);
+    }
+
+    #[test]
+    fn packets_passed_over_leave_no_gap_to_wait_for() {
+        // 3 and 5 are telephone-event packets: audio 4 and 6 pass at once,
+        // whether the events come before or after them.
+        let mut r = Reorder::default();
+        let mut out = Vec::new();
+        let mut placed = Vec::new();
+        for (seq, audio) in [
+            (1, true),
+            (2, true),
+            (3, false),
+            (4, true),
+            (6, true),
+            (5, false),
+        ] {
+            let mut emit = |p: &[u8]| out.push(p[0]);
+            placed.push(if audio {
+                r.push(seq, &[seq as u8], &mut emit)
+            } else {
+                r.pass_over(seq, &mut emit)
+            });
+        }
+        assert_eq!(out, vec![1, 2, 4, 6]);
+        assert_eq!(placed[4], Placed::Held);
+        assert_eq!(placed[5], Placed::Passed);
+        assert!(r.held.is_empty());
     }
 
     #[test]

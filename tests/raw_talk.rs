@@ -301,6 +301,59 @@ fn a_talker_with_jitter_is_played_without_gaps() {
     );
 }
 
+/// A payload type the back channel does not advertise (the default list
+/// takes 0, 8, 9 and 96 to 104), as a client's telephone-event would have.
+const TELEPHONE_EVENT: u8 = 110;
+
+/// telephone-event packets (RFC 4733) share the audio's SSRC and sequence
+/// numbers; the audio around them plays without a gap, and they count as
+/// neither lost nor played.
+#[test]
+fn telephone_events_between_audio_packets_leave_no_gap() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
+    let (tx, left) = std::sync::mpsc::channel::<gst::Structure>();
+    let tx = std::sync::Mutex::new(tx);
+    server
+        .factory
+        .connect("talk-event::left", false, move |args| {
+            let _ = tx.lock().unwrap().send(args[1].get().unwrap());
+            None
+        });
+    let (mut c, capture) = playing_talker(&server, true);
+    let mark = capture.mark();
+    let mut sender = PcmuSender::new(0xd7f);
+    for i in 0..50 {
+        let p = sender.next(440.0);
+        c.send_interleaved(2, &p);
+        if i % 5 == 2 {
+            // Digit 1, 20 ms into the event.
+            let (seq, ts) = sender.take_seq();
+            let event = common::rtsp::rtp_packet(TELEPHONE_EVENT, seq, ts, 0xd7f, &[1, 10, 0, 160]);
+            c.send_interleaved(2, &event);
+        }
+    }
+    // After the tone (and the resampler's tail), one packet is lost just
+    // before an event: the loss is seen on the event, and still counted.
+    send_tone(&mut c, &mut sender, 0.0, 40);
+    sender.take_seq();
+    let (seq, ts) = sender.take_seq();
+    c.send_interleaved(
+        2,
+        &common::rtsp::rtp_packet(TELEPHONE_EVENT, seq, ts, 0xd7f, &[1, 10, 0, 160]),
+    );
+    send_tone(&mut c, &mut sender, 0.0, 200);
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3 / 2, Duration::from_secs(5)));
+    let out = capture.since(mark);
+    assert_tone(&out, 440.0, 950);
+    let gap = longest_gap_ms(&out, CAPTURE_RATE);
+    assert!(gap < 0.5, "a gap of {gap} ms inside the tone");
+    c.shutdown();
+    let left = left
+        .recv_timeout(Duration::from_secs(5))
+        .expect("left event");
+    assert_eq!(left.get::<u64>("lost").unwrap(), 1, "{left:?}");
+}
+
 /// UDP reorders and repeats packets; the receiver puts them back in order and
 /// plays each once (PCMU is decoded without rtpbin's jitter buffer).
 #[test]

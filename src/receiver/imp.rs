@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use gst::glib;
@@ -41,6 +41,9 @@ pub struct BackchannelReceiver {
     /// PCMU, PCMA and L16 are decoded here, on the thread that brings the
     /// packet, instead of in rtpbin's jitter buffer and a decoder chain.
     direct: Mutex<Option<DirectDecoder>>,
+    /// Losses seen on packets that were not offered to the talk (not
+    /// advertised), reported with the next one that is.
+    unreported_lost: AtomicU64,
 }
 
 /// Larger packets are dropped: 16 kB hold 170 ms of the widest codec we
@@ -317,6 +320,13 @@ impl BackchannelReceiver {
         let Some(setup) = self.setup.get() else {
             return false;
         };
+        // Every packet counts for losses: telephone-event and CN share the
+        // audio's sequence numbers.
+        let lost = self
+            .losses
+            .lock()
+            .unwrap()
+            .packet(header.ssrc, header.sequence);
         let Some(codec) = setup.codecs.by_pt(header.payload_type) else {
             gst::debug!(
                 CAT,
@@ -324,6 +334,8 @@ impl BackchannelReceiver {
                 "dropping packet with payload type {} that was not advertised (telephone-event, CN or unknown)",
                 header.payload_type
             );
+            self.unreported_lost.fetch_add(lost, Ordering::SeqCst);
+            self.pass_over(setup, &header);
             return false;
         };
         gst::trace!(
@@ -335,16 +347,14 @@ impl BackchannelReceiver {
             header.sequence,
             header.payload_len
         );
-        let lost = self
-            .losses
-            .lock()
-            .unwrap()
-            .packet(header.ssrc, header.sequence);
+        let lost = lost + self.unreported_lost.swap(0, Ordering::SeqCst);
         if setup.talk.offer(setup.talker, codec.codec.name, lost) != Verdict::Play {
+            self.pass_over(setup, &header);
             return false;
         }
         let Some(format) = codec.codec.pcm_format() else {
             // On to rtpbin and a decoder chain.
+            self.pass_over(setup, &header);
             return true;
         };
         // A sample codec: decoded here and taken out of the stream.
@@ -389,6 +399,16 @@ impl BackchannelReceiver {
             Outcome::Decoded => {}
         }
         false
+    }
+
+    /// A packet of a stream decoded here will not be: nothing waits for its
+    /// sequence number.
+    fn pass_over(&self, setup: &Setup, header: &rtp::RtpHeader) {
+        if let Some(direct) = self.direct.lock().unwrap().as_mut() {
+            direct.pass_over(header.ssrc, header.sequence, |samples| {
+                setup.talk.push(setup.talker, samples)
+            });
+        }
     }
 
     /// rtpbin has a new pad for one SSRC and payload type: decode it.

@@ -336,6 +336,15 @@ impl PcmuSender {
         }
     }
 
+    /// Takes the next sequence number for a packet that is not audio (a
+    /// telephone-event sharing the stream, RFC 4733); returns it and the
+    /// current timestamp.
+    pub fn take_seq(&mut self) -> (u16, u32) {
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        (seq, self.ts)
+    }
+
     /// Builds the next packet of `freq` (0: silence), waiting for its send time
     /// so that the server sees a real-time talker.
     pub fn next(&mut self, freq: f64) -> Vec<u8> {
