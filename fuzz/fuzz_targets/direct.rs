@@ -1,6 +1,6 @@
 //! src/direct.rs (with reorder, pcm and upsample) on arbitrary packets: the
 //! input is read as packets of (SSRC, sequence number, format, length,
-//! payload).
+//! payload), some of them passed over (another payload type).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +18,15 @@ fuzz_target!(|data: &[u8]| {
         // interleave, reorder and repeat.
         let ssrc = (head[0] & 7) as u32;
         let sequence = u16::from_be_bytes([head[1], head[2]]) >> (head[0] >> 5);
+        if head[3] % 7 == 6 {
+            // A packet of another payload type taking this sequence number.
+            decoder.pass_over(ssrc, sequence, |samples| {
+                assert!(samples.iter().all(|s| s.is_finite()));
+                samples_out += samples.len();
+            });
+            rest = tail;
+            continue;
+        }
         let (format, rate) = match head[3] % 5 {
             0 => (PcmFormat::Mulaw, 8000),
             1 => (PcmFormat::Alaw, 8000),
