@@ -171,3 +171,93 @@ fn a_client_that_does_not_play_yet_holds_up_nobody() {
         "A got {n} packets after its PAUSE was refused"
     );
 }
+
+/// A viewer (no back channel) playing the forward track over TCP channel 0.
+fn viewer(server: &TestServer) -> RtspClient {
+    let mut c = RtspClient::connect(server.port);
+    let r = c.describe(None);
+    assert_eq!(r.status, 200);
+    assert_eq!(c.setup_tcp(&forward_control(&r.body), 0, false).status, 200);
+    assert_eq!(c.play(false).status, 200);
+    c
+}
+
+fn forward_pipeline(server: &TestServer) -> Option<gst::Pipeline> {
+    server
+        .factory
+        .property::<Option<gst::Pipeline>>("forward-pipeline")
+}
+
+/// Polls `f` (every 20 ms) until it holds or `timeout` passed.
+fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while !f() {
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+#[test]
+fn the_forward_pipeline_stops_with_the_last_client_and_starts_again() {
+    let server = TestServer::start(&[]);
+    let mut a = viewer(&server);
+    assert!(a.count_interleaved(0, Duration::from_millis(300)) > 0);
+    let mut b = viewer(&server);
+    assert!(b.count_interleaved(0, Duration::from_millis(300)) > 0);
+    let first = forward_pipeline(&server).expect("running");
+    // One of two leaves: it keeps running for the other.
+    assert_eq!(a.teardown().status, 200);
+    drop(a);
+    assert!(b.count_interleaved(0, Duration::from_millis(300)) > 0);
+    assert_eq!(first.current_state(), gst::State::Playing);
+    // The last one leaves: the camera and the encoders are released.
+    assert_eq!(b.teardown().status, 200);
+    drop(b);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            first.current_state() == gst::State::Null && forward_pipeline(&server).is_none()
+        }),
+        "forward pipeline still {:?} after the last client left",
+        first.current_state()
+    );
+    // The next client starts a new one and gets its stream.
+    let mut c = viewer(&server);
+    assert!(c.count_interleaved(0, Duration::from_millis(300)) > 0);
+    let second = forward_pipeline(&server).expect("running again");
+    assert_ne!(first, second);
+    assert_eq!(count(second.upcast_ref(), "audiotestsrc"), 1);
+}
+
+#[test]
+fn a_failed_forward_pipeline_is_replaced_for_the_next_client() {
+    let server = TestServer::start(&[]);
+    let mut a = viewer(&server);
+    assert!(a.count_interleaved(0, Duration::from_millis(300)) > 0);
+    let first = forward_pipeline(&server).expect("running");
+    // The camera fails.
+    let source = first
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.factory().is_some_and(|f| f.name() == "audiotestsrc"))
+        .unwrap();
+    let error = gst::message::Error::builder(gst::ResourceError::Read, "device unplugged")
+        .src(&source)
+        .build();
+    first.bus().unwrap().post(error).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || first.current_state()
+            == gst::State::Null),
+        "failed forward pipeline still {:?}",
+        first.current_state()
+    );
+    // A is still connected; a new client gets a new pipeline, and its stream.
+    let mut b = viewer(&server);
+    assert!(b.count_interleaved(0, Duration::from_millis(300)) > 0);
+    let second = forward_pipeline(&server).expect("running again");
+    assert_ne!(first, second);
+    drop(a);
+}

@@ -144,7 +144,8 @@ impl Default for Settings {
 struct State {
     talk: Option<Arc<Talk>>,
     output: Option<OutputPipeline>,
-    forward: Option<Arc<SharedForward>>,
+    /// While some client media holds it (see `forward::SharedForward`).
+    forward: Option<std::sync::Weak<SharedForward>>,
 }
 
 #[derive(Default)]
@@ -178,8 +179,10 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 glib::ParamSpecObject::builder::<gst::Pipeline>("forward-pipeline")
                     .nick("Forward pipeline")
                     .blurb(
-                        "The pipeline running `launch` once for every client (NULL until \
-                         the first client); watch its bus",
+                        "The pipeline running `launch` once for every client, while any \
+                         client media holds it (NULL before the first client and after \
+                         the last); it stops when the last client goes, and the next \
+                         client starts a new one, also after an error",
                     )
                     .read_only()
                     .build(),
@@ -272,6 +275,7 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 .unwrap()
                 .forward
                 .as_ref()
+                .and_then(|f| f.upgrade())
                 .map(|f| f.pipeline().clone())
                 .to_value(),
             "output-pipeline" => self
@@ -352,15 +356,23 @@ impl OnvifBackchannelMediaFactory {
         self.settings.lock().unwrap().codecs_error.clone()
     }
 
-    /// The mount's forward pipeline, started by its first client.
+    /// The mount's forward pipeline: the running one, or a new one when no
+    /// client holds one or it failed.
     fn forward(&self) -> Result<Arc<SharedForward>, String> {
         let mut state = self.state.lock().unwrap();
-        if let Some(forward) = &state.forward {
-            return Ok(forward.clone());
+        if let Some(forward) = state.forward.as_ref().and_then(|f| f.upgrade()) {
+            if forward.is_running() {
+                return Ok(forward);
+            }
+            gst::info!(
+                CAT,
+                imp = self,
+                "forward pipeline ended or failed: starting a new one"
+            );
         }
         let launch = self.obj().launch().ok_or("no launch line set")?;
         let forward = Arc::new(SharedForward::start(&launch)?);
-        state.forward = Some(forward.clone());
+        state.forward = Some(Arc::downgrade(&forward));
         Ok(forward)
     }
 

@@ -36,6 +36,12 @@ impl ForwardFeed {
             .set_key_unit_request(std::sync::Arc::new(request));
     }
 
+    /// Keeps `source` (the shared forward pipeline) alive as long as this
+    /// feed: the pipeline runs while some client's media holds a feed.
+    pub fn keep_alive(&self, source: std::sync::Arc<dyn std::any::Any + Send + Sync>) {
+        *self.imp().source.lock().unwrap() = Some(source);
+    }
+
     /// Sends `buffer`, timestamped in the running time of a pipeline whose
     /// base time is `base_time`, if this client plays and has seen a key
     /// frame. Returns whether it was sent.
@@ -87,6 +93,7 @@ mod imp {
     pub struct ForwardFeed {
         srcpad: gst::Pad,
         state: Mutex<State>,
+        pub(super) source: Mutex<Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>>,
     }
 
     #[glib::object_subclass]
@@ -115,6 +122,7 @@ mod imp {
             ForwardFeed {
                 srcpad,
                 state: Mutex::new(State::default()),
+                source: Mutex::new(None),
             }
         }
     }

@@ -11,8 +11,14 @@
 //!
 //! A client that joins asks the encoders for a key unit and is fed from its
 //! first key frame on, so it can decode at once.
+//!
+//! The pipeline lives as long as some client media holds one of its feeds:
+//! it stops when the last client goes (releasing the camera and the
+//! encoders) and the next client starts a new one. One that fails or ends
+//! stops at once and is replaced for the next client.
 
-use std::sync::{Condvar, LazyLock, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 
 use gst::prelude::*;
 
@@ -46,6 +52,8 @@ struct Stream {
 pub struct SharedForward {
     pipeline: gst::Pipeline,
     streams: Vec<std::sync::Arc<Stream>>,
+    /// Set on an error or the end of the stream: no client can use it any more.
+    ended: Arc<AtomicBool>,
 }
 
 impl SharedForward {
@@ -119,23 +127,42 @@ impl SharedForward {
         }
         // Nobody pops this bus: messages are logged and dropped here, so that
         // they neither pile up nor go unnoticed.
-        pipeline.bus().unwrap().set_sync_handler(|_, msg| {
-            match msg.view() {
-                gst::MessageView::Error(err) => gst::error!(
-                    CAT,
-                    "forward pipeline error from {:?}: {} ({:?})",
-                    msg.src().map(|s| s.path_string()),
-                    err.error(),
-                    err.debug()
-                ),
-                gst::MessageView::Warning(w) => gst::warning!(
-                    CAT,
-                    "forward pipeline warning from {:?}: {} ({:?})",
-                    msg.src().map(|s| s.path_string()),
-                    w.error(),
-                    w.debug()
-                ),
-                _ => (),
+        let ended = Arc::new(AtomicBool::new(false));
+        let weak_pipeline = pipeline.downgrade();
+        let has_ended = ended.clone();
+        pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+            let end = match msg.view() {
+                gst::MessageView::Error(err) => {
+                    gst::error!(
+                        CAT,
+                        "forward pipeline error from {:?}: {} ({:?}); the next client starts a new one",
+                        msg.src().map(|s| s.path_string()),
+                        err.error(),
+                        err.debug()
+                    );
+                    true
+                }
+                gst::MessageView::Eos(_) => {
+                    gst::info!(CAT, "forward pipeline ended; the next client starts a new one");
+                    true
+                }
+                gst::MessageView::Warning(w) => {
+                    gst::warning!(
+                        CAT,
+                        "forward pipeline warning from {:?}: {} ({:?})",
+                        msg.src().map(|s| s.path_string()),
+                        w.error(),
+                        w.debug()
+                    );
+                    false
+                }
+                _ => false,
+            };
+            if end && !has_ended.swap(true, Ordering::SeqCst) {
+                // Release the devices now, for the pipeline that replaces it.
+                if let Some(pipeline) = weak_pipeline.upgrade() {
+                    stop(pipeline);
+                }
             }
             gst::BusSyncReply::Drop
         });
@@ -147,7 +174,16 @@ impl SharedForward {
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|_| format!("forward pipeline '{launch}' failed to start"))?;
-        Ok(SharedForward { pipeline, streams })
+        Ok(SharedForward {
+            pipeline,
+            streams,
+            ended,
+        })
+    }
+
+    /// Whether it still runs (no error, no end of stream).
+    pub fn is_running(&self) -> bool {
+        !self.ended.load(Ordering::SeqCst)
     }
 
     pub fn pipeline(&self) -> &gst::Pipeline {
@@ -156,11 +192,13 @@ impl SharedForward {
 
     /// A client's copy of the forward streams: `feed ! payloader` per
     /// stream, payloaders named `pay0`, `pay1`... as gst-rtsp-server wants.
-    pub fn client_bin(&self) -> Result<gst::Bin, String> {
+    /// The bin keeps the pipeline running.
+    pub fn client_bin(self: &Arc<Self>) -> Result<gst::Bin, String> {
         let bin = gst::Bin::new();
         for stream in &self.streams {
             let caps = stream.wait_caps()?;
             let feed = ForwardFeed::new(&caps);
+            feed.keep_alive(self.clone());
             let weak = std::sync::Arc::downgrade(stream);
             feed.set_key_unit_request(move || {
                 if let Some(stream) = weak.upgrade() {
@@ -180,7 +218,26 @@ impl SharedForward {
 
 impl Drop for SharedForward {
     fn drop(&mut self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
+        gst::info!(CAT, "last client gone: stopping the forward pipeline");
+        stop(self.pipeline.clone());
+    }
+}
+
+/// Stops a forward pipeline from a thread of its own: the last reference may
+/// go, or an error come, on one of the pipeline's own streaming threads,
+/// which a state change to NULL joins.
+fn stop(pipeline: gst::Pipeline) {
+    let spawned = std::thread::Builder::new()
+        .name("onvifbc-fwd-stop".into())
+        .spawn(move || {
+            let _ = pipeline.set_state(gst::State::Null);
+            gst::debug!(CAT, "forward pipeline stopped");
+        });
+    if let Err(err) = spawned {
+        gst::error!(
+            CAT,
+            "cannot start a thread to stop the forward pipeline: {err}"
+        );
     }
 }
 
