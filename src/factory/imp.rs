@@ -146,6 +146,8 @@ struct State {
     output: Option<OutputPipeline>,
     /// While some client media holds it (see `forward::SharedForward`).
     forward: Option<std::sync::Weak<SharedForward>>,
+    /// The pipeline of the last forward, until it has stopped.
+    last_forward_pipeline: Option<glib::WeakRef<gst::Pipeline>>,
 }
 
 #[derive(Default)]
@@ -370,9 +372,15 @@ impl OnvifBackchannelMediaFactory {
                 "forward pipeline ended or failed: starting a new one"
             );
         }
+        // The last one is stopped on a thread of its own; wait until it has
+        // released its devices (a camera opens once) before opening them again.
+        if let Some(old) = state.last_forward_pipeline.take().and_then(|p| p.upgrade()) {
+            let _ = old.set_state(gst::State::Null);
+        }
         let launch = self.obj().launch().ok_or("no launch line set")?;
         let forward = Arc::new(SharedForward::start(&launch)?);
         state.forward = Some(Arc::downgrade(&forward));
+        state.last_forward_pipeline = Some(forward.pipeline().downgrade());
         Ok(forward)
     }
 
