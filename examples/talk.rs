@@ -186,16 +186,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             opts.seconds.unwrap_or(3) * 100
         ),
     };
-    let sender = gst::parse::launch(&format!(
-        "{source} ! {raw_caps} ! {enc} pt={pt} max-ptime=20000000 ! appsink name=rtp sync=true"
-    ))?
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let appsink = sender
-        .by_name("rtp")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let (sender, appsink) = talkback::rtp_sender(&format!(
+        "{source} ! {raw_caps} ! {enc} pt={pt} max-ptime=20000000"
+    ))?;
     client.send_from(&appsink);
 
     // Talk until the source ends (tone, file), fails, the time is up

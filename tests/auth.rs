@@ -224,19 +224,11 @@ fn rtsps_end_to_end_with_rtspsrc() {
         src.set_property_from_str("protocols", "udp");
     })
     .expect("rtspsrc connects over TLS");
-    let sender = gst::parse::launch(
+    let (sender, appsink) = talkback::rtp_sender(
         "audiotestsrc is-live=false freq=440 volume=0.5 num-buffers=50 samplesperbuffer=160 \
-         ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay pt=0 max-ptime=20000000 \
-         ! appsink name=rtp sync=true",
+         ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay pt=0 max-ptime=20000000",
     )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
     .unwrap();
-    let appsink = sender
-        .by_name("rtp")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
     let mark = capture.mark();
     client.send_from(&appsink);
     sender.set_state(gst::State::Playing).unwrap();

@@ -7,7 +7,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::rtsp::{backchannel_section, forward_control, RtspClient, BACKCHANNEL};
-use common::TestServer;
+use common::{eventually, TestServer};
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 
@@ -186,18 +186,6 @@ fn forward_pipeline(server: &TestServer) -> Option<gst::Pipeline> {
     server
         .factory
         .property::<Option<gst::Pipeline>>("forward-pipeline")
-}
-
-/// Polls `f` (every 20 ms) until it holds or `timeout` passed.
-fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while !f() {
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
 }
 
 #[test]

@@ -67,22 +67,12 @@ fn talk(codec: &str, protocols: &str) -> Option<Vec<f32>> {
     let capture = server.capture();
     let mark = capture.mark();
     let buffers = TONE_MS * 50 / 1000;
-    // Not live, and the appsink synchronised: packets leave in real time by
-    // their timestamps. (A live source here lets encoders with large frames,
-    // like avenc_g726 at 16 kbit/s, release half a second in one burst.)
-    let sender = gst::parse::launch(&format!(
+    let (sender, appsink) = talkback::rtp_sender(&format!(
         "audiotestsrc is-live=false freq=440 volume=0.5 num-buffers={buffers} samplesperbuffer={} \
-         ! audio/x-raw,rate={rate},channels=1 ! {enc} pt={pt} max-ptime=20000000 ! appsink name=rtp sync=true",
+         ! audio/x-raw,rate={rate},channels=1 ! {enc} pt={pt} max-ptime=20000000",
         rate / 50
     ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
     .unwrap();
-    let appsink = sender
-        .by_name("rtp")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
     client.send_from(&appsink);
     sender.set_state(gst::State::Playing).unwrap();
     let msg = sender.bus().unwrap().timed_pop_filtered(

@@ -24,7 +24,7 @@ use common::rtsp::{
     backchannel_section, forward_control, server_rtp_port, udp_pair, PcmuSender, RtspClient,
     BACKCHANNEL,
 };
-use common::{TestServer, CAPTURE_OUTPUT, CAPTURE_RATE};
+use common::{eventually, TestServer, CAPTURE_OUTPUT, CAPTURE_RATE};
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 
@@ -184,20 +184,6 @@ fn watch_receivers(server: &TestServer) -> Arc<Mutex<Vec<glib::WeakRef<gst::Elem
         }
     });
     receivers
-}
-
-/// Polls `f` until it is true or `timeout` passed; whether it became true.
-fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -7,6 +7,23 @@ use std::time::Duration;
 
 use gst::prelude::*;
 
+/// Builds `<up_to_payloader> ! appsink`, the RTP sender for
+/// [`TalkbackClient::send_from`]. The appsink is synchronised, so packets
+/// leave in real time by their timestamps; the source should not be live
+/// (a live source lets encoders with large frames, like avenc_g726 at
+/// 16 kbit/s, release half a second in one burst).
+pub fn rtp_sender(up_to_payloader: &str) -> Result<(gst::Pipeline, gst_app::AppSink), String> {
+    let pipeline = gst::parse::launch(&format!("{up_to_payloader} ! appsink name=rtp sync=true"))
+        .map_err(|e| format!("sender '{up_to_payloader}': {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "the sender is not a pipeline".to_string())?;
+    let appsink = pipeline
+        .by_name("rtp")
+        .and_downcast::<gst_app::AppSink>()
+        .ok_or("the sender has no appsink")?;
+    Ok((pipeline, appsink))
+}
+
 pub struct TalkbackClient {
     pub pipeline: gst::Pipeline,
     pub src: gst::Element,

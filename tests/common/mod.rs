@@ -6,7 +6,7 @@ pub mod audio;
 pub mod rtsp;
 
 use std::sync::{Arc, Condvar, Mutex, Once};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
@@ -171,4 +171,18 @@ impl Capture {
             .unwrap();
         !res.timed_out()
     }
+}
+
+/// Polls `f` (every 20 ms) until it holds or `timeout` passed; whether it
+/// came to hold. For conditions nothing signals, such as a pipeline's state
+/// or a process's file descriptor count.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while !f() {
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
 }
