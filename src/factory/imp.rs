@@ -144,8 +144,7 @@ impl Default for Settings {
 struct State {
     talk: Option<Arc<Talk>>,
     output: Option<OutputPipeline>,
-    /// While some client media holds it (see `forward::SharedForward`).
-    forward: Option<std::sync::Weak<SharedForward>>,
+    forward: Option<Arc<SharedForward>>,
     /// The pipeline of the last forward, until it has stopped.
     last_forward_pipeline: Option<glib::WeakRef<gst::Pipeline>>,
 }
@@ -181,10 +180,9 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 glib::ParamSpecObject::builder::<gst::Pipeline>("forward-pipeline")
                     .nick("Forward pipeline")
                     .blurb(
-                        "The pipeline running `launch` once for every client, while any \
-                         client media holds it (NULL before the first client and after \
-                         the last); it stops when the last client goes, and the next \
-                         client starts a new one, also after an error",
+                        "The pipeline running `launch` once for every client (NULL until \
+                         the first client); after an error or the end of its stream, the \
+                         next client starts a new one",
                     )
                     .read_only()
                     .build(),
@@ -277,7 +275,6 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 .unwrap()
                 .forward
                 .as_ref()
-                .and_then(|f| f.upgrade())
                 .map(|f| f.pipeline().clone())
                 .to_value(),
             "output-pipeline" => self
@@ -358,13 +355,13 @@ impl OnvifBackchannelMediaFactory {
         self.settings.lock().unwrap().codecs_error.clone()
     }
 
-    /// The mount's forward pipeline: the running one, or a new one when no
-    /// client holds one or it failed.
+    /// The mount's forward pipeline: the running one, or a new one when
+    /// there is none yet or the last one failed or ended.
     fn forward(&self) -> Result<Arc<SharedForward>, String> {
         let mut state = self.state.lock().unwrap();
-        if let Some(forward) = state.forward.as_ref().and_then(|f| f.upgrade()) {
+        if let Some(forward) = &state.forward {
             if forward.is_running() {
-                return Ok(forward);
+                return Ok(forward.clone());
             }
             gst::info!(
                 CAT,
@@ -372,14 +369,16 @@ impl OnvifBackchannelMediaFactory {
                 "forward pipeline ended or failed: starting a new one"
             );
         }
-        // The last one is stopped on a thread of its own; wait until it has
-        // released its devices (a camera opens once) before opening them again.
+        // Clients still attached keep the old one (stopped) until they go.
+        state.forward = None;
+        // It is stopped on a thread of its own; wait until it has released
+        // its devices (a camera opens once) before opening them again.
         if let Some(old) = state.last_forward_pipeline.take().and_then(|p| p.upgrade()) {
             let _ = old.set_state(gst::State::Null);
         }
         let launch = self.obj().launch().ok_or("no launch line set")?;
         let forward = Arc::new(SharedForward::start(&launch)?);
-        state.forward = Some(Arc::downgrade(&forward));
+        state.forward = Some(forward.clone());
         state.last_forward_pipeline = Some(forward.pipeline().downgrade());
         Ok(forward)
     }

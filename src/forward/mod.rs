@@ -12,10 +12,12 @@
 //! A client that joins asks the encoders for a key unit and is fed from its
 //! first key frame on, so it can decode at once.
 //!
-//! The pipeline lives as long as some client media holds one of its feeds:
-//! it stops when the last client goes (releasing the camera and the
-//! encoders) and the next client starts a new one. One that fails or ends
-//! stops at once and is replaced for the next client.
+//! The pipeline starts with the first client and keeps running (stopping
+//! it with the last client and starting it again for the next made the heap
+//! grow by about 100 kB per client: every start brings new streaming
+//! threads, and glibc gives each its own arena). One that fails or ends
+//! stops at once, releasing its devices, and the next client gets a new one;
+//! clients of the old one keep it (stopped) until they go.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
@@ -192,7 +194,7 @@ impl SharedForward {
 
     /// A client's copy of the forward streams: `feed ! payloader` per
     /// stream, payloaders named `pay0`, `pay1`... as gst-rtsp-server wants.
-    /// The bin keeps the pipeline running.
+    /// The bin holds on to this forward.
     pub fn client_bin(self: &Arc<Self>) -> Result<gst::Bin, String> {
         let bin = gst::Bin::new();
         for stream in &self.streams {
@@ -218,26 +220,37 @@ impl SharedForward {
 
 impl Drop for SharedForward {
     fn drop(&mut self) {
-        gst::info!(CAT, "last client gone: stopping the forward pipeline");
+        gst::info!(CAT, "forward pipeline released: stopping it");
         stop(self.pipeline.clone());
     }
 }
 
-/// Stops a forward pipeline from a thread of its own: the last reference may
-/// go, or an error come, on one of the pipeline's own streaming threads,
+/// Stops a forward pipeline on the thread kept for that: the last reference
+/// may go, or an error come, on one of the pipeline's own streaming threads,
 /// which a state change to NULL joins.
 fn stop(pipeline: gst::Pipeline) {
-    let spawned = std::thread::Builder::new()
-        .name("onvifbc-fwd-stop".into())
-        .spawn(move || {
-            let _ = pipeline.set_state(gst::State::Null);
-            gst::debug!(CAT, "forward pipeline stopped");
+    static STOPPER: LazyLock<Mutex<Option<std::sync::mpsc::Sender<gst::Pipeline>>>> =
+        LazyLock::new(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<gst::Pipeline>();
+            let spawned = std::thread::Builder::new()
+                .name("onvifbc-fwd-stop".into())
+                .spawn(move || {
+                    for pipeline in rx {
+                        let _ = pipeline.set_state(gst::State::Null);
+                        gst::debug!(CAT, "forward pipeline stopped");
+                    }
+                });
+            match spawned {
+                Ok(_) => Mutex::new(Some(tx)),
+                Err(err) => {
+                    gst::error!(CAT, "cannot start the forward stopping thread: {err}");
+                    Mutex::new(None)
+                }
+            }
         });
-    if let Err(err) = spawned {
-        gst::error!(
-            CAT,
-            "cannot start a thread to stop the forward pipeline: {err}"
-        );
+    let sender = STOPPER.lock().unwrap();
+    if let Some(Err(err)) = sender.as_ref().map(|tx| tx.send(pipeline)) {
+        gst::error!(CAT, "cannot stop the forward pipeline: {err}");
     }
 }
 
