@@ -71,6 +71,39 @@ def request_text(method, url, cseq, session, extra, user_agent):
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+def parse_responses(buf, responses):
+    """Consume the complete messages at the start of the bytearray `buf`:
+    interleaved frames are dropped, RTSP responses are put on `responses` as
+    (status, headers with lower-case names, body). An incomplete message is
+    left in `buf` for the next read."""
+    pos = 0
+    while pos < len(buf):
+        if buf[pos] == 0x24:  # '$': interleaved frame, dropped
+            if len(buf) - pos < 4:
+                break
+            end = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
+            if end > len(buf):
+                break
+            pos = end
+            continue
+        head_end = buf.find(b"\r\n\r\n", pos)
+        if head_end < 0:
+            break
+        lines = buf[pos:head_end].decode("utf-8", "replace").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        body_end = head_end + 4 + int(headers.get("content-length", "0"))
+        if body_end > len(buf):
+            break
+        if lines[0].startswith("RTSP/"):
+            body = bytes(buf[head_end + 4:body_end]).decode("utf-8", "replace")
+            responses.put((int(lines[0].split()[1]), headers, body))
+        pos = body_end
+    del buf[:pos]
+
+
 def await_response(responses, closed, cseq, method, deadline, timeout_s):
     """Take responses (status, headers, body) from the `responses` queue until
     the one for `cseq`; raises RtspError at `deadline`, when `closed` is set

@@ -68,7 +68,7 @@ import subprocess
 import sys
 import threading
 import time
-from rtsp_common import (RtspError, await_response, interleaved_channel,
+from rtsp_common import (RtspError, await_response, interleaved_channel, parse_responses,
                          linear_to_ulaw, request_text, sdp_tracks)
 
 HOST = "127.0.0.1"
@@ -399,32 +399,7 @@ class Connection:
 
     def _parse(self, buf):
         """Consume complete messages from `buf`."""
-        pos = 0
-        while pos < len(buf):
-            if buf[pos] == 0x24:  # '$': interleaved frame, dropped
-                if len(buf) - pos < 4:
-                    break
-                end = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
-                if end > len(buf):
-                    break
-                pos = end
-                continue
-            head_end = buf.find(b"\r\n\r\n", pos)
-            if head_end < 0:
-                break
-            lines = buf[pos:head_end].decode("utf-8", "replace").split("\r\n")
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            body_end = head_end + 4 + int(headers.get("content-length", "0"))
-            if body_end > len(buf):
-                break
-            if lines[0].startswith("RTSP/"):
-                body = bytes(buf[head_end + 4:body_end]).decode("utf-8", "replace")
-                self.responses.put((int(lines[0].split()[1]), headers, body))
-            pos = body_end
-        del buf[:pos]
+        parse_responses(buf, self.responses)
 
     def request(self, method, url, extra=None):
         """Send a request and wait (bounded) for its response: (headers, body)."""

@@ -335,6 +335,11 @@ mod tests {
         assert_eq!(f("L16-8000"), Some(PcmFormat::L16));
         assert_eq!(f("G722"), None);
         assert_eq!(f("OPUS"), None);
+        // The receiver decodes them to 48 kHz by an integer factor.
+        let direct = crate::direct::DirectDecoder::new(48_000);
+        for c in ALL_CODECS.iter().filter(|c| c.pcm_format().is_some()) {
+            assert!(direct.supports(c.clock_rate), "{}", c.name);
+        }
         let list = CodecList::available(|e| !e.contains("pcm") && !e.contains("law"));
         assert!(list.iter().any(|c| c.codec.name == "PCMU"));
         assert!(list.iter().any(|c| c.codec.name == "PCMA"));

@@ -31,7 +31,10 @@ pub struct DirectDecoder {
     output_rate: u32,
     streams: HashMap<u32, Stream>,
     packets: u64,
+    /// Buffers reused from packet to packet: samples at the codec's rate,
+    /// and at the output rate.
     decoded: Vec<f32>,
+    upsampled: Vec<f32>,
 }
 
 /// What happened to one packet.
@@ -55,6 +58,7 @@ impl DirectDecoder {
             streams: HashMap::new(),
             packets: 0,
             decoded: Vec::new(),
+            upsampled: Vec::new(),
         }
     }
 
@@ -136,7 +140,8 @@ impl DirectDecoder {
         let stream = self.streams.get_mut(&ssrc).unwrap();
         stream.last_used = self.packets;
         let mut samples = std::mem::take(&mut self.decoded);
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.upsampled);
+        out.clear();
         let Stream {
             reorder,
             upsampler,
@@ -148,10 +153,11 @@ impl DirectDecoder {
             format.decode(p, &mut samples);
             upsampler.process(&samples, &mut out);
         });
-        self.decoded = samples;
         if !out.is_empty() {
             emit(&out);
         }
+        self.decoded = samples;
+        self.upsampled = out;
         placed
     }
 
