@@ -54,26 +54,54 @@ const fn codec(
     }
 }
 
+/// The `a=fmtp` of AAC at one rate: AAC-LC in RFC 3640's AAC-hbr mode (a
+/// 13-bit AU size and a 3-bit index in each AU header), with the
+/// AudioSpecificConfig (`config`, hex) that [`aac_config`] gives for that rate
+/// and mono. `profile-level-id=1` is what most senders write (FFmpeg does);
+/// receivers, ours included, go by `config`.
+macro_rules! aac_fmtp {
+    ($config:literal) => {
+        concat!(
+            "streamtype=5;profile-level-id=1;mode=AAC-hbr;config=",
+            $config,
+            ";sizelength=13;indexlength=3;indexdeltalength=3"
+        )
+    };
+}
+
+/// AAC-LC, mono, at `rate`: one row of the table.
+const fn aac(name: &'static str, rate: u32, fmtp: &'static str) -> BackchannelCodec {
+    codec(
+        name,
+        "MPEG4-GENERIC",
+        "MPEG4-GENERIC",
+        rate,
+        Some(1),
+        None,
+        Some(fmtp),
+        "rtpmp4gdepay",
+        Some("avdec_aac"),
+    )
+}
+
 /// Every codec we know, in default preference order.
 ///
-/// AAC is advertised as AAC-LC, 16 kHz mono (`config=1408`), the rate camera
-/// intercoms use most; the config is in the fmtp so clients that omit it work.
+/// AAC is advertised as AAC-LC mono at five rates, one payload type each
+/// (clients pick the rate by the payload type they send): 16 kHz first,
+/// wideband speech at a low bit rate and what this list offered alone
+/// before, then the full-band rates, highest first, and narrowband 8 kHz
+/// last. The config is in each fmtp, so clients that omit it work.
+#[rustfmt::skip] // one row per line, a table
 pub const ALL_CODECS: &[BackchannelCodec] = &[
     codec("PCMU", "PCMU", "PCMU", 8000, None, Some(0), None, "rtppcmudepay", Some("mulawdec")),
     codec("PCMA", "PCMA", "PCMA", 8000, None, Some(8), None, "rtppcmadepay", Some("alawdec")),
     codec("G722", "G722", "G722", 8000, None, Some(9), None, "rtpg722depay", Some("avdec_g722")),
     codec("OPUS", "OPUS", "opus", 48000, Some(2), None, Some("minptime=10;useinbandfec=1"), "rtpopusdepay", Some("opusdec")),
-    codec(
-        "AAC",
-        "MPEG4-GENERIC",
-        "MPEG4-GENERIC",
-        16000,
-        Some(1),
-        None,
-        Some("streamtype=5;profile-level-id=1;mode=AAC-hbr;config=1408;sizelength=13;indexlength=3;indexdeltalength=3"),
-        "rtpmp4gdepay",
-        Some("avdec_aac"),
-    ),
+    aac("AAC-16000", 16000, aac_fmtp!("1408")),
+    aac("AAC-48000", 48000, aac_fmtp!("1188")),
+    aac("AAC-44100", 44100, aac_fmtp!("1208")),
+    aac("AAC-32000", 32000, aac_fmtp!("1288")),
+    aac("AAC-8000", 8000, aac_fmtp!("1588")),
     codec("L16-48000", "L16", "L16", 48000, Some(1), None, None, "rtpL16depay", None),
     codec("L16-16000", "L16", "L16", 16000, Some(1), None, None, "rtpL16depay", None),
     codec("L16-8000", "L16", "L16", 8000, Some(1), None, None, "rtpL16depay", None),
@@ -82,6 +110,27 @@ pub const ALL_CODECS: &[BackchannelCodec] = &[
     codec("G726-24", "G726-24", "G726-24", 8000, None, None, None, "rtpg726depay", Some("avdec_g726")),
     codec("G726-16", "G726-16", "G726-16", 8000, None, None, None, "rtpg726depay", Some("avdec_g726")),
 ];
+
+/// Names in the `codecs` property that stand for every codec of the table
+/// with one encoding, in table order: `AAC` is AAC at every rate (before the
+/// rates had names of their own, it meant 16 kHz, which still comes first).
+pub const ALIASES: &[(&str, &str)] = &[("AAC", "MPEG4-GENERIC")];
+
+/// The MPEG-4 AudioSpecificConfig of AAC-LC at `rate` with `channels`
+/// (ISO/IEC 14496-3 1.6.2.1: 5 bits of object type, 2 for AAC-LC; 4 bits of
+/// sampling frequency index; 4 bits of channel configuration; then the
+/// GASpecificConfig's three zero flags: 1024-sample frames, no core coder,
+/// no extension). `None` for a rate without an index.
+pub fn aac_config(rate: u32, channels: u8) -> Option<u16> {
+    const RATES: [u32; 13] = [
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+    ];
+    let index = RATES.iter().position(|r| *r == rate)? as u16;
+    if channels == 0 || channels > 7 {
+        return None;
+    }
+    Some((2 << 11) | (index << 7) | ((channels as u16) << 3))
+}
 
 /// First payload type handed to dynamic codecs.
 const FIRST_DYNAMIC_PT: u8 = 96;
@@ -93,6 +142,24 @@ impl BackchannelCodec {
         ALL_CODECS
             .iter()
             .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// What a name of the `codecs` property stands for: one codec, or every
+    /// codec of an alias ([`ALIASES`]), in table order.
+    pub fn resolve(name: &str) -> Option<Vec<&'static BackchannelCodec>> {
+        if let Some(codec) = Self::by_name(name) {
+            return Some(vec![codec]);
+        }
+        let name = name.trim();
+        let (_, encoding) = ALIASES
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(name))?;
+        Some(
+            ALL_CODECS
+                .iter()
+                .filter(|c| c.encoding_name == *encoding)
+                .collect(),
+        )
     }
 
     /// The `a=rtpmap` value without the payload type, e.g. `opus/48000/2`.
@@ -151,6 +218,7 @@ impl fmt::Display for CodecListError {
                 ALL_CODECS
                     .iter()
                     .map(|c| c.name)
+                    .chain(ALIASES.iter().map(|(alias, _)| *alias))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -181,18 +249,21 @@ impl CodecList {
     ) -> Result<CodecList, CodecListError> {
         let mut chosen: Vec<&'static BackchannelCodec> = Vec::new();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let codec = BackchannelCodec::by_name(name)
+            let codecs = BackchannelCodec::resolve(name)
                 .ok_or_else(|| CodecListError::Unknown(name.into()))?;
-            if let Some(missing) = missing_element(codec, &element_exists) {
+            // An alias adds the codecs not named before it (`AAC-8000,AAC`
+            // prefers 8 kHz); a name that adds nothing is listed twice.
+            let new: Vec<_> = codecs.into_iter().filter(|c| !chosen.contains(c)).collect();
+            if new.is_empty() {
+                return Err(CodecListError::Duplicate(canonical_name(name)));
+            }
+            if let Some(missing) = new.iter().find_map(|c| missing_element(c, &element_exists)) {
                 return Err(CodecListError::Unavailable {
-                    name: codec.name.into(),
+                    name: canonical_name(name),
                     missing: missing.into(),
                 });
             }
-            if chosen.contains(&codec) {
-                return Err(CodecListError::Duplicate(codec.name.into()));
-            }
-            chosen.push(codec);
+            chosen.extend(new);
         }
         Ok(Self::assign(chosen))
     }
@@ -243,6 +314,22 @@ impl CodecList {
             .collect::<Vec<_>>()
             .join(",")
     }
+}
+
+/// A name of the `codecs` property as the table spells it (`aac-8000` is
+/// `AAC-8000`); the name itself if it is unknown.
+fn canonical_name(name: &str) -> String {
+    let name = name.trim();
+    BackchannelCodec::by_name(name)
+        .map(|c| c.name)
+        .or_else(|| {
+            ALIASES
+                .iter()
+                .map(|(alias, _)| *alias)
+                .find(|alias| alias.eq_ignore_ascii_case(name))
+        })
+        .unwrap_or(name)
+        .to_string()
 }
 
 fn missing_element(
@@ -351,13 +438,14 @@ mod tests {
         assert_eq!(r("opus"), "opus/48000/2");
         assert_eq!(r("G722"), "G722/8000");
         assert_eq!(r("L16-16000"), "L16/16000/1");
-        assert_eq!(r("AAC"), "MPEG4-GENERIC/16000/1");
+        assert_eq!(r("AAC-16000"), "MPEG4-GENERIC/16000/1");
+        assert_eq!(r("aac-44100"), "MPEG4-GENERIC/44100/1");
         assert_eq!(r("g726-24"), "G726-24/8000");
     }
 
     #[test]
     fn fmtp_params_split() {
-        let aac = BackchannelCodec::by_name("AAC").unwrap();
+        let aac = BackchannelCodec::by_name("AAC-16000").unwrap();
         let p = aac.fmtp_params();
         assert!(p.contains(&("config", "1408")));
         assert!(p.contains(&("sizelength", "13")));
@@ -367,5 +455,137 @@ mod tests {
             .unwrap()
             .fmtp_params()
             .is_empty());
+    }
+
+    #[test]
+    fn every_table_row_is_its_own_format() {
+        // Names are unique, and no two rows describe the same RTP format
+        // (two payload types for one format would be a wasted number).
+        for (i, a) in ALL_CODECS.iter().enumerate() {
+            for b in &ALL_CODECS[i + 1..] {
+                assert!(!a.name.eq_ignore_ascii_case(b.name), "{}", a.name);
+                assert!(
+                    (a.rtpmap(), a.fmtp) != (b.rtpmap(), b.fmtp),
+                    "{} and {}",
+                    a.name,
+                    b.name
+                );
+            }
+        }
+        for (alias, _) in ALIASES {
+            assert!(BackchannelCodec::by_name(alias).is_none(), "{alias}");
+        }
+        // Every dynamic codec of the full list gets a dynamic number.
+        let dynamic = ALL_CODECS.iter().filter(|c| c.static_pt.is_none()).count();
+        assert!(FIRST_DYNAMIC_PT as usize + dynamic <= 128);
+    }
+
+    #[test]
+    fn aac_audio_specific_config() {
+        // Values every AAC tool writes for these formats.
+        assert_eq!(aac_config(16000, 1), Some(0x1408));
+        assert_eq!(aac_config(48000, 1), Some(0x1188));
+        assert_eq!(aac_config(44100, 2), Some(0x1210));
+        assert_eq!(aac_config(8000, 1), Some(0x1588));
+        assert_eq!(aac_config(32000, 1), Some(0x1288));
+        assert_eq!(aac_config(44100, 1), Some(0x1208));
+        assert_eq!(aac_config(12345, 1), None);
+        assert_eq!(aac_config(16000, 0), None);
+    }
+
+    #[test]
+    fn aac_at_every_rate_with_its_own_config() {
+        let aac: Vec<&BackchannelCodec> = ALL_CODECS
+            .iter()
+            .filter(|c| c.encoding_name == "MPEG4-GENERIC")
+            .collect();
+        let mut rates: Vec<u32> = aac.iter().map(|c| c.clock_rate).collect();
+        assert_eq!(
+            rates,
+            vec![16000, 48000, 44100, 32000, 8000],
+            "preference order"
+        );
+        rates.sort();
+        assert_eq!(rates, vec![8000, 16000, 32000, 44100, 48000]);
+        for c in aac {
+            assert_eq!(c.name, format!("AAC-{}", c.clock_rate));
+            assert_eq!(c.channels, Some(1), "{}", c.name);
+            assert_eq!(c.rtpmap(), format!("MPEG4-GENERIC/{}/1", c.clock_rate));
+            let p = c.fmtp_params();
+            let config = aac_config(c.clock_rate, 1).unwrap();
+            assert!(
+                p.contains(&("config", format!("{config:04x}").as_str())),
+                "{}: {p:?}",
+                c.name
+            );
+            for kv in [
+                ("streamtype", "5"),
+                ("mode", "AAC-hbr"),
+                ("sizelength", "13"),
+                ("indexlength", "3"),
+                ("indexdeltalength", "3"),
+            ] {
+                assert!(p.contains(&kv), "{}: {kv:?} in {p:?}", c.name);
+            }
+            assert_eq!(
+                (c.depayloader, c.decoder),
+                ("rtpmp4gdepay", Some("avdec_aac"))
+            );
+        }
+    }
+
+    #[test]
+    fn aac_names_every_rate() {
+        let names = |list: &str| CodecList::parse(list, all).map(|l| l.names());
+        assert_eq!(
+            names("aac").unwrap(),
+            "AAC-16000,AAC-48000,AAC-44100,AAC-32000,AAC-8000"
+        );
+        // Rates named before the alias come first; the alias adds the rest.
+        assert_eq!(
+            names("PCMU, aac-8000, AAC").unwrap(),
+            "PCMU,AAC-8000,AAC-16000,AAC-48000,AAC-44100,AAC-32000"
+        );
+        assert_eq!(names("AAC-44100,PCMA").unwrap(), "AAC-44100,PCMA");
+        assert_eq!(
+            CodecList::parse("AAC,aac-8000", all).unwrap_err(),
+            CodecListError::Duplicate("AAC-8000".into())
+        );
+        assert_eq!(
+            CodecList::parse("aac,AAC", all).unwrap_err(),
+            CodecListError::Duplicate("AAC".into())
+        );
+        assert_eq!(
+            CodecList::parse("PCMU,aac", |e| e != "avdec_aac").unwrap_err(),
+            CodecListError::Unavailable {
+                name: "AAC".into(),
+                missing: "avdec_aac".into()
+            }
+        );
+        assert_eq!(
+            CodecList::parse("AAC-11025", all).unwrap_err(),
+            CodecListError::Unknown("AAC-11025".into())
+        );
+        assert!(CodecList::parse("MP3", all)
+            .unwrap_err()
+            .to_string()
+            .ends_with("G726-16, AAC)"));
+        // What the property shows parses back to the same list.
+        let list = CodecList::parse("G722,AAC,PCMU", all).unwrap();
+        assert_eq!(CodecList::parse(&list.names(), all).unwrap(), list);
+        // Five payload types, numbered in order.
+        let pts: Vec<(u8, &str)> = list.iter().map(|c| (c.pt, c.codec.name)).collect();
+        assert_eq!(
+            pts,
+            vec![
+                (9, "G722"),
+                (96, "AAC-16000"),
+                (97, "AAC-48000"),
+                (98, "AAC-44100"),
+                (99, "AAC-32000"),
+                (100, "AAC-8000"),
+                (0, "PCMU")
+            ]
+        );
     }
 }

@@ -87,7 +87,7 @@ mod tests {
     fn folds_into_one_section_listing_every_codec() {
         let codecs = CodecList::parse("PCMU,OPUS,AAC", |_| true).unwrap();
         let (formats, attrs) = backchannel_section(&per_codec_section(0, "PCMU/8000"), &codecs);
-        assert_eq!(formats, vec!["0", "96", "97"]);
+        assert_eq!(formats, vec!["0", "96", "97", "98", "99", "100", "101"]);
         let lines: Vec<String> = attrs
             .iter()
             .map(|(k, v)| match v {
@@ -95,19 +95,34 @@ mod tests {
                 None => format!("a={k}"),
             })
             .collect();
-        assert_eq!(
-            lines,
-            vec![
-                "a=rtpmap:0 PCMU/8000",
-                "a=rtpmap:96 opus/48000/2",
-                "a=fmtp:96 minptime=10;useinbandfec=1",
-                "a=rtpmap:97 MPEG4-GENERIC/16000/1",
-                "a=fmtp:97 streamtype=5;profile-level-id=1;mode=AAC-hbr;config=1408;sizelength=13;indexlength=3;indexdeltalength=3",
+        let aac = |pt: u8, rate: u32, config: &str| {
+            [
+                format!("a=rtpmap:{pt} MPEG4-GENERIC/{rate}/1"),
+                format!(
+                    "a=fmtp:{pt} streamtype=5;profile-level-id=1;mode=AAC-hbr;config={config};\
+                     sizelength=13;indexlength=3;indexdeltalength=3"
+                ),
+            ]
+        };
+        let mut expected = vec![
+            "a=rtpmap:0 PCMU/8000".to_string(),
+            "a=rtpmap:96 opus/48000/2".into(),
+            "a=fmtp:96 minptime=10;useinbandfec=1".into(),
+        ];
+        expected.extend(aac(97, 16000, "1408"));
+        expected.extend(aac(98, 48000, "1188"));
+        expected.extend(aac(99, 44100, "1208"));
+        expected.extend(aac(100, 32000, "1288"));
+        expected.extend(aac(101, 8000, "1588"));
+        expected.extend(
+            [
                 "a=control:stream=2",
                 "a=x-onvif-track:AUDIO002",
                 "a=sendonly",
             ]
+            .map(String::from),
         );
+        assert_eq!(lines, expected);
     }
 
     #[test]

@@ -32,6 +32,40 @@ fn describe_with_require_offers_one_sendonly_track_with_every_codec() {
 }
 
 #[test]
+fn aac_is_offered_at_every_rate_with_its_config() {
+    let server = TestServer::start(&[("codecs", "PCMU,AAC")]);
+    let codecs: String = server.factory.property("codecs");
+    assert_eq!(
+        codecs,
+        "PCMU,AAC-16000,AAC-48000,AAC-44100,AAC-32000,AAC-8000"
+    );
+    let mut c = RtspClient::connect(server.port);
+    let r = c.describe(Some(BACKCHANNEL));
+    assert_eq!(r.status, 200, "{r:?}");
+    let (formats, _, section) = backchannel_section(&r.body).unwrap();
+    assert_eq!(formats, ["0", "96", "97", "98", "99", "100"], "{section}");
+    for (pt, rate, config) in [
+        (96, 16000, "1408"),
+        (97, 48000, "1188"),
+        (98, 44100, "1208"),
+        (99, 32000, "1288"),
+        (100, 8000, "1588"),
+    ] {
+        assert!(
+            section.contains(&format!("a=rtpmap:{pt} MPEG4-GENERIC/{rate}/1\r\n")),
+            "{section}"
+        );
+        assert!(
+            section.contains(&format!(
+                "a=fmtp:{pt} streamtype=5;profile-level-id=1;mode=AAC-hbr;config={config};\
+                 sizelength=13;indexlength=3;indexdeltalength=3\r\n"
+            )),
+            "{section}"
+        );
+    }
+}
+
+#[test]
 fn describe_without_require_has_no_backchannel() {
     let server = TestServer::start(&[]);
     let mut c = RtspClient::connect(server.port);

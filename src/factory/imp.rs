@@ -94,9 +94,11 @@ pub fn talk_properties(extra_flags: glib::ParamFlags) -> Vec<glib::ParamSpec> {
             .nick("Codecs")
             .blurb(
                 "Comma-separated codecs the back channel accepts, in preference order: \
-                         PCMU, PCMA, G722, OPUS, AAC, L16-48000, L16-16000, L16-8000, G726-40, \
-                         G726-32, G726-24, G726-16. Default: every one whose depayloader and \
-                         decoder are installed. Empty: no back channel on this mount",
+                         PCMU, PCMA, G722, OPUS, AAC-16000, AAC-48000, AAC-44100, AAC-32000, \
+                         AAC-8000, L16-48000, L16-16000, L16-8000, G726-40, G726-32, G726-24, \
+                         G726-16 (case-insensitive; AAC = every AAC rate not listed before it). \
+                         Default: every one whose depayloader and decoder are installed. \
+                         Empty: no back channel on this mount",
             )
             .default_value(Some(default_codecs().names().as_str()))
             .flags(glib::ParamFlags::READWRITE | extra_flags)
