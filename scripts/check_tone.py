@@ -6,8 +6,9 @@ those windows). Plain Python, no numpy.
     check_tone.py FILE [--rate HZ] --freq 440 [--tolerance 10]
                   [--min-seconds 1.5] [--max-seconds S] [--label NAME]
 
-FILE is a 16-bit mono WAV file, or raw S16LE mono at --rate Hz when it does
-not end in .wav. Prints "NAME: N ms of loud audio at about F Hz" and exits 1
+FILE is a 16-bit mono PCM WAV file, read with Python's wave module (which
+refuses float WAVs), or raw S16LE mono at --rate Hz when it does not end in
+.wav. Prints "NAME: N ms of loud audio at about F Hz" and exits 1
 when the length or the frequency is out of range.
 """
 
@@ -20,11 +21,17 @@ import wave
 
 def read_samples(path, rate):
     if path.endswith(".wav"):
-        with wave.open(path) as w:
-            if w.getsampwidth() != 2 or w.getnchannels() != 1:
-                sys.exit(f"{path}: not 16-bit mono")
-            rate = w.getframerate()
-            data = w.readframes(w.getnframes())
+        # The standard library's reader: it takes integer PCM only (WAV
+        # format 1), so a float WAV (format 3) fails here.
+        try:
+            with wave.open(path) as w:
+                if w.getsampwidth() != 2 or w.getnchannels() != 1:
+                    sys.exit(f"{path}: {8 * w.getsampwidth()}-bit, {w.getnchannels()} "
+                             "channels; want 16-bit mono PCM")
+                rate = w.getframerate()
+                data = w.readframes(w.getnframes())
+        except wave.Error as e:
+            sys.exit(f"{path}: Python's wave module cannot read it ({e}); want 16-bit mono PCM")
     else:
         with open(path, "rb") as f:
             data = f.read()

@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 source scripts/deps.sh
+source scripts/demo-wav.sh
 
 PORT=${PORT:-8554}
 MOUNT=/stream
@@ -40,7 +41,9 @@ if ((have_sound)); then
     exec gst-launch-1.0 onvifbackchannelsrc port="$PORT" mount-point="$MOUNT" \
         ! audioconvert ! audioresample ! autoaudiosink
 else
-    echo "No sound device found: back-channel audio goes to $ROOT/backchannel.wav (Ctrl-C to stop and finalise it)."
+    echo "No sound device found: back-channel audio goes to $ROOT/backchannel.wav, 16-bit PCM mono 48 kHz (Ctrl-C to stop and finalise it)."
+    # DEMO_WAV_TAIL (scripts/demo-wav.sh): 16-bit PCM, mono, 48 kHz.
+    # shellcheck disable=SC2086  # a pipeline description, split on purpose
     exec gst-launch-1.0 -e onvifbackchannelsrc port="$PORT" mount-point="$MOUNT" \
-        ! audioconvert ! audioresample ! wavenc ! filesink location=backchannel.wav
+        ! $DEMO_WAV_TAIL ! filesink location=backchannel.wav
 fi
