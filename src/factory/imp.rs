@@ -120,6 +120,24 @@ pub fn talk_properties(extra_flags: glib::ParamFlags) -> Vec<glib::ParamSpec> {
     ]
 }
 
+/// The `dscp` property, shared with `onvifbackchannelsrc` (which forwards it
+/// to its factory); `extra_flags` as for [`talk_properties`].
+pub fn dscp_property(extra_flags: glib::ParamFlags) -> glib::ParamSpec {
+    glib::ParamSpecInt::builder("dscp")
+        .nick("DSCP")
+        .blurb(
+            "DiffServ code point (0-63) of the RTP and RTCP packets the streams send \
+             over UDP, e.g. 46 (EF) for audio, 34 (AF41) for video. -1: unmarked, the \
+             system's default. On the factory, the same setting as the inherited \
+             dscp-qos",
+        )
+        .minimum(-1)
+        .maximum(63)
+        .default_value(-1)
+        .flags(glib::ParamFlags::READWRITE | extra_flags)
+        .build()
+}
+
 struct Settings {
     max_talkers: u32,
     codecs: CodecList,
@@ -170,6 +188,7 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut properties = talk_properties(glib::ParamFlags::empty());
+            properties.push(dscp_property(glib::ParamFlags::empty()));
             properties.extend([
                 glib::ParamSpecString::builder("output")
                     .nick("Output")
@@ -253,6 +272,14 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 self.settings.lock().unwrap().output = output;
             }
             "max-talkers" => self.settings.lock().unwrap().max_talkers = value.get().unwrap(),
+            "dscp" => {
+                // gst-rtsp-server's own dscp-qos: its configure() hands it to
+                // every stream of every media (their UDP sinks mark the
+                // sockets), the back channel's included.
+                let dscp: i32 = value.get().unwrap();
+                gst::info!(CAT, imp = self, "DSCP of sent packets: {dscp}");
+                self.obj().set_dscp_qos(dscp);
+            }
             "talk-policy" => {
                 let policy: TalkPolicyValue = value.get().unwrap();
                 let state = self.state.lock().unwrap();
@@ -271,6 +298,7 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
             "output" => self.settings.lock().unwrap().output.to_value(),
             "talk-policy" => self.settings.lock().unwrap().talk_policy.to_value(),
             "max-talkers" => self.settings.lock().unwrap().max_talkers.to_value(),
+            "dscp" => self.obj().dscp_qos().to_value(),
             "forward-pipeline" => self
                 .state
                 .lock()
@@ -591,7 +619,20 @@ impl RTSPMediaFactoryImpl for OnvifBackchannelMediaFactory {
     }
 
     fn configure(&self, media: &gst_rtsp_server::RTSPMedia) {
+        // Among others, hands `dscp` (dscp-qos) to every stream.
         self.parent_configure(media);
+        // The factory's value, not the media's: gst_rtsp_media_get_dscp_qos()
+        // of gst-rtsp-server 1.22 unlocks a mutex it never locked, and GLib
+        // aborts the process.
+        let dscp = self.obj().dscp_qos();
+        if dscp >= 0 {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "{} streams send over UDP with DSCP {dscp}",
+                media.n_streams()
+            );
+        }
         // The pt-map is otherwise only filled by DESCRIBE; clients that SETUP
         // without it must still get every payload type decoded.
         let codecs = self.settings.lock().unwrap().codecs.clone();

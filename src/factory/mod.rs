@@ -12,7 +12,7 @@ use crate::talk_floor::TalkPolicy;
 
 mod imp;
 
-pub use imp::{talk_properties, DEFAULT_LATENCY_MS, TALK_PERMISSION};
+pub use imp::{dscp_property, talk_properties, DEFAULT_LATENCY_MS, TALK_PERMISSION};
 
 glib::wrapper! {
     pub struct OnvifBackchannelMediaFactory(ObjectSubclass<imp::OnvifBackchannelMediaFactory>)

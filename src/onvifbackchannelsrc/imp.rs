@@ -135,6 +135,7 @@ impl ObjectImpl for OnvifBackchannelSrc {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut properties = crate::factory::talk_properties(gst::PARAM_FLAG_MUTABLE_READY);
+            properties.push(crate::factory::dscp_property(gst::PARAM_FLAG_MUTABLE_READY));
             properties.extend([
                 glib::ParamSpecString::builder("address")
                     .nick("Address")
@@ -235,7 +236,7 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .unwrap_or_else(|| DEFAULT_MOUNT_POINT.into())
             }
             "launch" => self.factory.set_property_from_value("launch", value),
-            "codecs" | "talk-policy" | "max-talkers" => {
+            "codecs" | "talk-policy" | "max-talkers" | "dscp" => {
                 self.factory.set_property_from_value(pspec.name(), value)
             }
             "latency" => self.factory.set_latency(value.get().unwrap()),
@@ -260,7 +261,7 @@ impl ObjectImpl for OnvifBackchannelSrc {
                 .map_or(-1, |s| s.bound_port as i32)
                 .to_value(),
             "mount-point" => settings.mount_point.to_value(),
-            "launch" | "codecs" | "talk-policy" | "max-talkers" => {
+            "launch" | "codecs" | "talk-policy" | "max-talkers" | "dscp" => {
                 self.factory.property_value(pspec.name())
             }
             "latency" => self.factory.latency().to_value(),
