@@ -303,7 +303,7 @@ fn a_talker_with_jitter_is_played_without_gaps() {
 }
 
 /// A payload type the back channel does not advertise (the default list
-/// takes 0, 8, 9 and 96 to 104), as a client's telephone-event would have.
+/// takes 0, 8, 9 and 96 to 108), as a client's telephone-event would have.
 const TELEPHONE_EVENT: u8 = 110;
 
 /// telephone-event packets (RFC 4733) share the audio's SSRC and sequence
