@@ -42,10 +42,27 @@ def read_samples(path, rate):
     return samples, rate
 
 
+def zero_crossings(samples, deadband):
+    """Indexes where the signal changes sign, ignoring samples within
+    +-deadband of zero: the quiet edges of a run (low noise around zero)
+    would add crossings that are not the tone's."""
+    crossings = []
+    sign = 0
+    for k, s in enumerate(samples):
+        if abs(s) <= deadband:
+            continue
+        new = 1 if s > 0 else -1
+        if sign and new != sign:
+            crossings.append(k)
+        sign = new
+    return crossings
+
+
 def loud_tone(samples, rate, threshold):
     """Milliseconds of loud audio, and its frequency from the zero crossings
     inside each run of consecutive loud windows."""
     window = rate // 100
+    deadband = threshold / 4
     loud = [i for i in range(0, len(samples) - window + 1, window)
             if math.sqrt(sum(s * s for s in samples[i:i + window]) / window) > threshold]
     half_periods = 0
@@ -57,7 +74,7 @@ def loud_tone(samples, rate, threshold):
         if n + 1 < len(loud) and loud[n + 1] == i + window:
             continue
         run = samples[run_start:i + window]
-        crossings = [k for k in range(1, len(run)) if (run[k - 1] < 0) != (run[k] < 0)]
+        crossings = zero_crossings(run, deadband)
         if len(crossings) > 1:
             half_periods += len(crossings) - 1
             span += crossings[-1] - crossings[0]

@@ -17,6 +17,8 @@ cleanup() {
 trap cleanup EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/demo-wav.sh"
 
+# The log exists before the server starts: the tail below must find it.
+: >"$work/server.log"
 # shellcheck disable=SC2086  # DEMO_WAV_TAIL is a pipeline description
 GST_PLUGIN_PATH=$plugin_dir gst-launch-1.0 -e -v \
     onvifbackchannelsrc address=127.0.0.1 port=0 \
