@@ -8,7 +8,8 @@
 //! cargo run --release --example talk -- rtsp://cam/stream --mic
 //! ```
 //!
-//! Options: `--codec PCMU|PCMA|G722|OPUS|L16` (the server must offer it),
+//! Options: `--codec PCMU|PCMA|G722|OPUS|L16|AAC-<rate>` (the server must
+//! offer it; AAC at 8000, 16000, 32000, 44100 or 48000 Hz),
 //! `--seconds N` and `--freq HZ` for the tone, `--file F.wav` instead of a
 //! tone, `--mic` to talk into the default microphone (autoaudiosrc) until
 //! Ctrl+C, or for `--seconds N`; `--tcp` to force RTP over the RTSP
@@ -86,9 +87,21 @@ fn parse_args() -> Result<Options, String> {
     Ok(opts)
 }
 
-/// Encoder, payloader and raw caps for a codec, and its rtpmap encoding name.
-fn encoder(codec: &str) -> Result<(&'static str, &'static str, &'static str), String> {
-    Ok(match codec {
+/// Encoder, payloader and raw caps for a codec, and its rtpmap encoding name
+/// and clock rate (`None`: any).
+fn encoder(codec: &str) -> Result<(String, &'static str, &'static str, Option<u32>), String> {
+    if let Some(rate) = codec.strip_prefix("AAC-") {
+        let rate: u32 = rate
+            .parse()
+            .map_err(|_| format!("codec {codec}: AAC-<rate>, e.g. AAC-8000"))?;
+        return Ok((
+            format!("audio/x-raw,rate={rate},channels=1"),
+            "avenc_aac ! rtpmp4gpay",
+            "MPEG4-GENERIC",
+            Some(rate),
+        ));
+    }
+    let (caps, enc, name) = match codec {
         "PCMU" => (
             "audio/x-raw,rate=8000,channels=1",
             "mulawenc ! rtppcmupay",
@@ -115,11 +128,13 @@ fn encoder(codec: &str) -> Result<(&'static str, &'static str, &'static str), St
             "L16",
         ),
         other => return Err(format!("codec {other} is not supported by this example")),
-    })
+    };
+    Ok((caps.to_string(), enc, name, None))
 }
 
-/// The payload type the server gave `encoding` on its sendonly track.
-fn offered_pt(sdp: &gst_sdp::SDPMessageRef, encoding: &str) -> Option<u32> {
+/// The payload type the server gave `encoding` (at `rate`, if given) on its
+/// sendonly track.
+fn offered_pt(sdp: &gst_sdp::SDPMessageRef, encoding: &str, rate: Option<u32>) -> Option<u32> {
     let media = sdp
         .medias()
         .find(|m| m.attributes().any(|a| a.key() == "sendonly"))?;
@@ -133,7 +148,15 @@ fn offered_pt(sdp: &gst_sdp::SDPMessageRef, encoding: &str) -> Option<u32> {
                 let (p, map) = v.split_once(' ')?;
                 (p == pt).then(|| map.to_string())
             });
-        let name = rtpmap.as_deref().map(|m| m.split('/').next().unwrap_or(""));
+        let mut fields = rtpmap.as_deref().map(|m| m.split('/'));
+        let name = fields.as_mut().and_then(|f| f.next());
+        let clock_rate = fields
+            .as_mut()
+            .and_then(|f| f.next())
+            .and_then(|r| r.parse::<u32>().ok());
+        if rate.is_some() && clock_rate != rate {
+            return None;
+        }
         let static_name = match pt.as_str() {
             "0" => Some("PCMU"),
             "8" => Some("PCMA"),
@@ -150,7 +173,7 @@ fn offered_pt(sdp: &gst_sdp::SDPMessageRef, encoding: &str) -> Option<u32> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = parse_args()?;
     gst::init()?;
-    let (raw_caps, enc, encoding) = encoder(&opts.codec)?;
+    let (raw_caps, enc, encoding, rate) = encoder(&opts.codec)?;
 
     // The SDP tells which payload type the server gave our codec.
     let pt: Arc<Mutex<Option<u32>>> = Arc::default();
@@ -161,7 +184,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         src.connect("on-sdp", false, move |args| {
             let sdp = args[1].get::<gst_sdp::SDPMessage>().ok()?;
-            *pt_slot.lock().unwrap() = offered_pt(&sdp, encoding);
+            *pt_slot.lock().unwrap() = offered_pt(&sdp, encoding, rate);
             None
         });
     })?;
