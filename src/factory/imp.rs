@@ -32,6 +32,11 @@
  * gst_rtsp_media_factory_set_permissions (factory, perms);
  * ]|
  *
+ * `codecs` names AAC by rate (`AAC-8000` ... `AAC-48000`; `AAC` alone: every
+ * rate). `dscp` (the inherited `dscp-qos`) marks the RTP and RTCP sent over
+ * UDP with a DiffServ code point, e.g. 46 (EF) for audio; -1, the default,
+ * leaves them unmarked.
+ *
  * Signals: `talk-event::started|stopped|refused|left` (a GstStructure with
  * talker, address, session, codec, received, lost, dropped) and
  * `output-error`.

@@ -15,6 +15,10 @@
  * messages named `onvifbackchannel-talk` (fields: event = started, stopped,
  * refused or left; talker, address, session, codec, received, lost, dropped).
  *
+ * #GstOnvifBackchannelSrc:codecs names AAC by rate (`AAC-8000` ... `AAC-48000`;
+ * `AAC` alone: every rate). #GstOnvifBackchannelSrc:dscp marks the RTP and RTCP
+ * sent over UDP with a DiffServ code point, e.g. 46 (EF) for audio.
+ *
  * With #GstOnvifBackchannelSrc:users-file, clients authenticate and only users
  * with the role `talker` see and may set up the back channel; with
  * #GstOnvifBackchannelSrc:tls-certificate the server speaks rtsps://.
