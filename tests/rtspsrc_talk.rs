@@ -17,8 +17,13 @@ use talkback::TalkbackClient;
 
 const TONE_MS: u64 = 1000;
 
-/// Encoder and payloader for each codec, and the rate to encode at.
+/// Encoder and payloader for each codec, and the rate to encode at;
+/// `CODEC@RATE` encodes at another rate (Opus is `opus/48000/2` whatever the
+/// encoder's rate, RFC 7587).
 fn encoder(codec: &str) -> (&'static str, u32) {
+    if let Some((codec, rate)) = codec.split_once('@') {
+        return (encoder(codec).0, rate.parse().unwrap());
+    }
     match codec {
         "PCMU" => ("mulawenc ! rtppcmupay", 8000),
         "PCMA" => ("alawenc ! rtppcmapay", 8000),
@@ -52,9 +57,10 @@ fn can_encode(launch: &str) -> bool {
 fn talk(codec: &str, protocols: &str) -> Option<Vec<f32>> {
     let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
     let codecs = CodecList::available(|e| gst::ElementFactory::find(e).is_some());
+    let name = codec.split('@').next().unwrap();
     let pt = codecs
         .iter()
-        .find(|c| c.codec.name == codec)
+        .find(|c| c.codec.name == name)
         .expect("codec advertised")
         .pt;
     let (enc, rate) = encoder(codec);
@@ -147,6 +153,8 @@ codec_tests! {
     pcma: "PCMA",
     g722: "G722",
     opus: "OPUS",
+    // What a client whose microphone runs at 16 kHz sends as Opus.
+    opus_from_16000: "OPUS@16000",
     aac_8000: "AAC-8000",
     aac_16000: "AAC-16000",
     aac_32000: "AAC-32000",
