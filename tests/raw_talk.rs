@@ -249,6 +249,45 @@ fn tone_over_udp_comes_out() {
     assert_eq!(c.teardown().status, 200);
 }
 
+/// Clients that bind their RTP and RTCP sockets separately send any pair of
+/// ports: gst-rtsp-server takes the first as RTP and the second as RTCP,
+/// whatever their order, and so must the back channel.
+#[test]
+fn udp_talker_with_a_descending_client_port_pair_is_heard() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
+    let mut c = RtspClient::connect(server.port);
+    let r = c.describe(Some(BACKCHANNEL));
+    let (_, control, _) = backchannel_section(&r.body).unwrap();
+    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = |s: &std::net::UdpSocket| s.local_addr().unwrap().port();
+    let (rtp, rtcp) = if port(&a) > port(&b) { (a, b) } else { (b, a) };
+    let transport = format!("RTP/AVP;unicast;client_port={}-{}", port(&rtp), port(&rtcp));
+    let r = c.setup(&control, &transport, true);
+    assert_eq!(r.status, 200, "{transport}: {r:?}");
+    let reply = r.header("transport").unwrap();
+    assert!(
+        reply.contains(&format!("client_port={}-{}", port(&rtp), port(&rtcp))),
+        "{reply}"
+    );
+    let server_port = common::rtsp::server_rtp_port(reply);
+    let capture = server.capture();
+    assert_eq!(c.play(true).status, 200);
+    let mark = capture.mark();
+    let mut sender = PcmuSender::new(0x51066);
+    for _ in 0..50 {
+        let p = sender.next(440.0);
+        rtp.send_to(&p, ("127.0.0.1", server_port)).unwrap();
+    }
+    for _ in 0..10 {
+        let p = sender.next(0.0);
+        rtp.send_to(&p, ("127.0.0.1", server_port)).unwrap();
+    }
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3 / 2, Duration::from_secs(5)));
+    assert_tone(&capture.since(mark), 440.0, 900);
+    assert_eq!(c.teardown().status, 200);
+}
+
 /// Longest run of near-silent samples between the first and the last loud
 /// sample, in ms: a gap in the middle of a tone.
 fn longest_gap_ms(samples: &[f32], rate: u32) -> f64 {

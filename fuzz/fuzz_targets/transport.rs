@@ -1,61 +1,96 @@
-//! src/rtsp_headers.rs `parse_transport` on arbitrary strings: every accepted
-//! spec keeps the documented invariants and writes back to an equal spec.
+//! src/rtsp_headers.rs on arbitrary Transport values: the pieces are cut as
+//! rtsp-client.c cuts them, the chosen spec is the first piece a model parser
+//! reads and the stream (a mask from the first byte) supports, each piece is
+//! parsed at most once and none after the choice, and the check refuses
+//! exactly no choice and multicast.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use onvifbackchannel_pure::rtsp_headers::{
-    check_backchannel_transport, format_transport, parse_transport, LowerTransport, MAX_HEADER_LEN,
-    MAX_TRANSPORT_SPECS,
-};
+use onvifbackchannel_pure::rtsp_headers::{check, choose, specs, Lower, Refusal};
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
+/// Stands in for gst_rtsp_transport_parse: the protocol part and the
+/// delivery word, case-insensitive.
+fn model_parse(spec: &str) -> Option<Lower> {
+    let lower = spec.to_ascii_lowercase();
+    let mut params = lower.split(';');
+    let mut lower = match params.next()? {
+        "rtp/avp" | "rtp/avp/udp" => Lower::UdpMulticast,
+        "rtp/avp/tcp" => Lower::Tcp,
+        "rtp/avp/http" => Lower::Other,
+        _ => return None,
     };
-    let specs = match parse_transport(text) {
-        Ok(specs) => specs,
-        Err(e) => {
-            // Error messages go into 461 answers: short whatever the input.
-            let msg = e.to_string();
-            assert!(!msg.is_empty() && msg.chars().count() < 200, "{msg}");
-            return;
-        }
-    };
-    assert!(text.len() <= MAX_HEADER_LEN);
-    assert!(!specs.is_empty() && specs.len() <= MAX_TRANSPORT_SPECS);
-    for spec in &specs {
-        if let Some(i) = spec.interleaved {
-            assert!(i.rtcp.is_none_or(|c| Some(c) == i.rtp.checked_add(1)));
-        }
-        for p in [spec.port, spec.client_port, spec.server_port]
-            .into_iter()
-            .flatten()
-        {
-            assert!(p.first > 0);
-            assert!(p.last.is_none_or(|l| l > p.first));
-        }
-        assert!(spec.modes.len() <= 2);
-        assert!(spec.modes.len() < 2 || spec.modes[0] != spec.modes[1]);
-        let acceptable = spec.is_unicast()
-            && match spec.lower {
-                // The server picks channels when TCP names none.
-                LowerTransport::Tcp => true,
-                LowerTransport::Udp => spec.client_port.is_some(),
-            };
-        assert_eq!(check_backchannel_transport(spec).is_ok(), acceptable);
-        // Each spec on its own writes back to itself.
-        let written = spec.to_string();
-        if written.len() <= MAX_HEADER_LEN {
-            assert_eq!(
-                parse_transport(&written).as_deref(),
-                Ok(std::slice::from_ref(spec)),
-                "{written}"
-            );
+    for p in params {
+        match (p, lower) {
+            ("unicast", Lower::UdpMulticast) => lower = Lower::Udp,
+            ("multicast", Lower::Tcp) => return None,
+            ("multicast", _) => lower = Lower::UdpMulticast,
+            _ => {}
         }
     }
-    // And so does the whole list.
-    let written = format_transport(&specs);
-    if written.len() <= MAX_HEADER_LEN {
-        assert_eq!(parse_transport(&written), Ok(specs), "{written}");
+    Some(lower)
+}
+
+fn bit(lower: Lower) -> u8 {
+    match lower {
+        Lower::Udp => 1,
+        Lower::UdpMulticast => 2,
+        Lower::Tcp => 4,
+        Lower::Other => 8,
+    }
+}
+
+fn is_glib_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mask, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let pieces: Vec<&str> = specs(text).collect();
+    assert_eq!(pieces.len(), text.matches(',').count() + 1);
+    for piece in &pieces {
+        assert!(!piece.contains(','));
+        assert!(!piece.starts_with(is_glib_space) && !piece.ends_with(is_glib_space));
+        assert!(text.contains(piece));
+    }
+
+    let supported = |l: &Lower| mask & bit(*l) != 0;
+    let mut parsed: Vec<String> = Vec::new();
+    let chosen = choose(
+        text,
+        |s| {
+            parsed.push(s.to_owned());
+            model_parse(s)
+        },
+        supported,
+    );
+    // The reference: a plain loop over the pieces.
+    let expected = pieces
+        .iter()
+        .position(|p| model_parse(p).is_some_and(|l| supported(&l)));
+    match expected {
+        Some(i) => {
+            assert_eq!(chosen, model_parse(pieces[i]));
+            assert_eq!(parsed, pieces[..=i]);
+        }
+        None => {
+            assert_eq!(chosen, None);
+            assert_eq!(parsed, pieces);
+        }
+    }
+
+    let verdict = check(chosen);
+    match chosen {
+        None => assert_eq!(verdict, Err(Refusal::NoUsableSpec)),
+        Some(Lower::UdpMulticast) => assert_eq!(verdict, Err(Refusal::Multicast)),
+        Some(_) => assert_eq!(verdict, Ok(())),
+    }
+    if let Err(e) = verdict {
+        let msg = e.to_string();
+        assert!(!msg.is_empty() && msg.len() < 100, "{msg}");
     }
 });

@@ -442,8 +442,12 @@ impl OnvifBackchannelMediaFactory {
         });
     }
 
-    /// A back channel SETUP takes a seat, or gets 453 when none is left.
-    fn admit_setup(&self, ctx: &gst_rtsp_server::RTSPContext) -> gst_rtsp::RTSPStatusCode {
+    /// The back channel of one of this factory's mounts that the request's
+    /// SETUP is about: its stream, its receiver and the mount's talk.
+    fn setup_target(
+        &self,
+        ctx: &gst_rtsp_server::RTSPContext,
+    ) -> Option<(gst_rtsp_server::RTSPStream, BackchannelReceiver, Arc<Talk>)> {
         use glib::translate::{from_glib_none, ToGlibPtr};
         // SAFETY: the context is valid for the duration of the request; the
         // bindings expose neither its media nor its stream.
@@ -454,18 +458,22 @@ impl OnvifBackchannelMediaFactory {
             let raw: *mut gst_rtsp_server::ffi::GstRTSPContext = ctx.to_glib_none().0;
             (from_glib_none((*raw).media), from_glib_none((*raw).stream))
         };
-        let is_backchannel = stream.is_some_and(|s| s.sinkpad().is_some());
-        let receiver = media
-            .and_then(|m| m.downcast::<OnvifBackchannelMedia>().ok())
-            .and_then(|m| m.receiver());
-        let Some(talk) = self.state.lock().unwrap().talk.clone() else {
-            return gst_rtsp::RTSPStatusCode::Ok;
-        };
+        let stream = stream.filter(|s| s.sinkpad().is_some())?;
+        let receiver = media?
+            .downcast::<OnvifBackchannelMedia>()
+            .ok()?
+            .receiver()?;
+        let talk = self.state.lock().unwrap().talk.clone()?;
         // The client may also use other mounts: only our own back channels count.
-        let Some(receiver) = receiver.filter(|r| is_backchannel && r.talks_to(&talk)) else {
+        receiver.talks_to(&talk).then_some((stream, receiver, talk))
+    }
+
+    /// A back channel SETUP takes a seat, or gets 453 when none is left.
+    fn admit_setup(&self, ctx: &gst_rtsp_server::RTSPContext) -> gst_rtsp::RTSPStatusCode {
+        let Some((stream, receiver, talk)) = self.setup_target(ctx) else {
             return gst_rtsp::RTSPStatusCode::Ok;
         };
-        if let Err(reason) = backchannel_transport(ctx) {
+        if let Err(reason) = backchannel_transport(ctx, &stream) {
             gst::info!(
                 CAT,
                 imp = self,
@@ -558,10 +566,13 @@ impl OnvifBackchannelMediaFactory {
     }
 }
 
-/// Checks the Transport header of a back channel SETUP: at least one of its
-/// specs must be able to carry the back channel (see
-/// [`rtsp_headers::check_backchannel_transport`]).
-fn backchannel_transport(ctx: &gst_rtsp_server::RTSPContext) -> Result<(), String> {
+/// Checks the Transport header of a back channel SETUP: the spec that
+/// gst-rtsp-server will use, found as it finds it, must be able to carry the
+/// back channel (see [`rtsp_headers`]).
+fn backchannel_transport(
+    ctx: &gst_rtsp_server::RTSPContext,
+    stream: &gst_rtsp_server::RTSPStream,
+) -> Result<(), rtsp_headers::Refusal> {
     use glib::translate::{FromGlibPtrNone, ToGlibPtr};
     let Some(request) = ctx.request() else {
         return Ok(());
@@ -583,10 +594,76 @@ fn backchannel_transport(ctx: &gst_rtsp_server::RTSPContext) -> Result<(), Strin
     let Some(value) = value else {
         return Ok(());
     };
-    let specs = rtsp_headers::parse_transport(&value).map_err(|e| e.to_string())?;
-    rtsp_headers::first_backchannel_transport(&specs).map(|spec| {
-        gst::debug!(CAT, "back channel transport {spec:?}");
-    })
+    let chosen = rtsp_headers::choose(&value, Transport::parse, |t| t.supported_by(stream));
+    if let Some(t) = &chosen {
+        gst::debug!(CAT, "back channel transport '{}'", t.text);
+    }
+    rtsp_headers::check(chosen.map(|t| t.lower()))
+}
+
+/// One transport spec as `gst_rtsp_transport_parse` reads it (GstRTSPTransport
+/// is not bound in gstreamer-rs).
+struct Transport {
+    raw: std::ptr::NonNull<gst_rtsp::ffi::GstRTSPTransport>,
+    text: String,
+}
+
+impl Transport {
+    fn parse(spec: &str) -> Option<Transport> {
+        // A header value from a GstRTSPMessage holds no NUL.
+        let c_spec = std::ffi::CString::new(spec).ok()?;
+        // SAFETY: gst_rtsp_transport_new allocates an initialised transport,
+        // owned by the returned value (freed in drop) or freed here.
+        unsafe {
+            let mut raw = std::ptr::null_mut();
+            if gst_rtsp::ffi::gst_rtsp_transport_new(&mut raw) != gst_rtsp::ffi::GST_RTSP_OK {
+                return None;
+            }
+            let raw = std::ptr::NonNull::new(raw)?;
+            if gst_rtsp::ffi::gst_rtsp_transport_parse(c_spec.as_ptr(), raw.as_ptr())
+                != gst_rtsp::ffi::GST_RTSP_OK
+            {
+                gst_rtsp::ffi::gst_rtsp_transport_free(raw.as_ptr());
+                return None;
+            }
+            Some(Transport {
+                raw,
+                text: spec.to_owned(),
+            })
+        }
+    }
+
+    /// `gst_rtsp_stream_is_transport_supported`, gst-rtsp-server's own test
+    /// (profile and lower transport against the stream's).
+    fn supported_by(&self, stream: &gst_rtsp_server::RTSPStream) -> bool {
+        use glib::translate::ToGlibPtr;
+        // SAFETY: both are valid for the call, which only reads them.
+        unsafe {
+            gst_rtsp_server::ffi::gst_rtsp_stream_is_transport_supported(
+                stream.to_glib_none().0,
+                self.raw.as_ptr(),
+            ) != glib::ffi::GFALSE
+        }
+    }
+
+    fn lower(&self) -> rtsp_headers::Lower {
+        // SAFETY: the transport is valid while self lives.
+        match unsafe { self.raw.as_ref() }.lower_transport {
+            gst_rtsp::ffi::GST_RTSP_LOWER_TRANS_UDP => rtsp_headers::Lower::Udp,
+            gst_rtsp::ffi::GST_RTSP_LOWER_TRANS_UDP_MCAST => rtsp_headers::Lower::UdpMulticast,
+            gst_rtsp::ffi::GST_RTSP_LOWER_TRANS_TCP => rtsp_headers::Lower::Tcp,
+            _ => rtsp_headers::Lower::Other,
+        }
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        // SAFETY: owned since parse().
+        unsafe {
+            gst_rtsp::ffi::gst_rtsp_transport_free(self.raw.as_ptr());
+        }
+    }
 }
 
 impl RTSPMediaFactoryImpl for OnvifBackchannelMediaFactory {
