@@ -69,8 +69,12 @@ struct State {
     floor: TalkFloor,
     mixer: TalkMixer,
     info: HashMap<TalkerId, TalkerInfo>,
-    /// Back channels set up (counted against `max-talkers`).
+    /// Back channels admitted by the factory (counted against `max-talkers`).
     seats: std::collections::HashSet<TalkerId>,
+    /// Back channels whose SETUP was answered with 200 OK: the only talkers
+    /// applications hear about. A client that asked for the back channel in
+    /// its DESCRIBE but never set it up has a receiver, and leaves, too.
+    set_up: std::collections::HashSet<TalkerId>,
 }
 
 impl State {
@@ -126,6 +130,7 @@ impl Talk {
                 mixer: TalkMixer::new(samples(MAX_QUEUED), samples(KEEP_QUEUED)),
                 info: HashMap::new(),
                 seats: Default::default(),
+                set_up: Default::default(),
             }),
             epoch: Instant::now(),
             handlers: Mutex::new(Vec::new()),
@@ -141,6 +146,12 @@ impl Talk {
             return true;
         }
         false
+    }
+
+    /// The SETUP of `talker`'s back channel succeeded: its events are
+    /// emitted from now on, `left` included.
+    pub fn set_up(&self, talker: TalkerId) {
+        self.state.lock().unwrap().set_up.insert(talker);
     }
 
     /// How long a talker's audio waits before it is played when it starts
@@ -218,7 +229,8 @@ impl Talk {
         heard
     }
 
-    /// The back channel of `talker` is gone.
+    /// The back channel of `talker` is gone. Only one that was set up gets
+    /// a `left` event.
     pub fn leave(&self, talker: TalkerId) {
         let now = self.now_ns();
         let events = {
@@ -226,13 +238,17 @@ impl Talk {
             state.mixer.remove(talker);
             let (stats, floor_events) = state.floor.leave(talker, now);
             let mut events = state.settle(&floor_events);
-            let mut left = state.event("left", talker);
-            left.stats = stats;
             // The floor has forgotten the leaving talker; use its last counts.
             for e in events.iter_mut().filter(|e| e.talker == talker) {
                 e.stats = stats;
             }
-            events.push(left);
+            if state.set_up.remove(&talker) {
+                let mut left = state.event("left", talker);
+                left.stats = stats;
+                events.push(left);
+            } else {
+                gst::debug!(CAT, "talker {talker}: gone without having been set up");
+            }
             state.info.remove(&talker);
             state.seats.remove(&talker);
             events

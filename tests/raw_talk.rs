@@ -576,3 +576,77 @@ fn factory_signals_talk_events_with_losses_and_drops() {
     assert_eq!(left_b.get::<u64>("dropped").unwrap(), 20);
     assert_eq!(left_b.get::<u64>("received").unwrap(), 20);
 }
+
+/// A client that asks for the back channel in its DESCRIBE but never sets it
+/// up (a viewer, or a client that gives up) is no talker: its going makes no
+/// talk event. One that set the back channel up gets `left`.
+#[test]
+fn only_back_channels_that_were_set_up_make_talk_events() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let server = TestServer::start(&[]);
+    let seen: Arc<Mutex<Vec<gst::Structure>>> = Arc::default();
+    let s = seen.clone();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let tx = Mutex::new(tx);
+    server.factory.connect("talk-event", false, move |args| {
+        s.lock()
+            .unwrap()
+            .push(args[1].get::<gst::Structure>().unwrap());
+        let _ = tx.lock().unwrap().send(());
+        None
+    });
+    let mut talker = talker(&server, true);
+    assert_eq!(talker.play(true).status, 200);
+    let _drain = talker.drain_in_background();
+
+    // DESCRIBE with Require, nothing else, then the client goes; the server
+    // has closed its side (and dropped the client's media) when the read
+    // below sees the end of the stream.
+    let mut viewer = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    viewer
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        viewer,
+        "DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\nRequire: {BACKCHANNEL}\r\n\r\n",
+        server.url()
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !answer.windows(10).any(|w| w == b"a=sendonly") {
+        let n = viewer.read(&mut chunk).expect("DESCRIBE answered");
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    assert!(answer.starts_with(b"RTSP/1.0 200 OK"));
+    viewer.shutdown(std::net::Shutdown::Write).unwrap();
+    while viewer
+        .read(&mut chunk)
+        .expect("the server closes the connection")
+        > 0
+    {}
+
+    // The talker goes after that: its `left` is the only event.
+    talker.shutdown();
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("left event for the talker");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let left = &seen[0];
+    assert_eq!(left.get::<String>("event").unwrap(), "left", "{left:?}");
+    assert_eq!(
+        left.get::<String>("address").unwrap(),
+        "127.0.0.1",
+        "{left:?}"
+    );
+    assert!(
+        !left.get::<String>("session").unwrap().is_empty(),
+        "{left:?}"
+    );
+}

@@ -418,7 +418,8 @@ impl OnvifBackchannelMediaFactory {
         Ok(forward)
     }
 
-    /// Checks the SETUPs of the current request's client against `max-talkers`.
+    /// Checks the SETUPs of the current request's client (`max-talkers`,
+    /// Transport, permission) and tells its receiver when one succeeded.
     fn watch_client(&self) {
         let Some(client) =
             gst_rtsp_server::RTSPContext::with_current_context(|ctx| ctx.client().cloned())
@@ -439,6 +440,13 @@ impl OnvifBackchannelMediaFactory {
         client.connect_pre_setup_request(move |_, ctx| match weak.upgrade() {
             Some(factory) => factory.imp().admit_setup(ctx),
             None => gst_rtsp::RTSPStatusCode::Ok,
+        });
+        // Emitted only once the SETUP was answered with 200 OK.
+        let weak = self.obj().downgrade();
+        client.connect_setup_request(move |_, ctx| {
+            if let Some((_, receiver, _)) = weak.upgrade().and_then(|f| f.imp().setup_target(ctx)) {
+                receiver.set_up();
+            }
         });
     }
 

@@ -187,6 +187,18 @@ impl BackchannelReceiver {
         }
     }
 
+    pub(super) fn set_up(&self) {
+        if let Some(setup) = self.setup.get() {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "talker {}: back channel set up",
+                setup.talker
+            );
+            setup.talk.set_up(setup.talker);
+        }
+    }
+
     pub(super) fn leave(&self) {
         if self.left.swap(true, Ordering::SeqCst) {
             return;

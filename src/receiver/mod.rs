@@ -70,6 +70,12 @@ impl BackchannelReceiver {
         self.imp().identify(address, session)
     }
 
+    /// The client's SETUP of this back channel was answered with 200 OK:
+    /// from now on it is a talker that applications hear about.
+    pub fn set_up(&self) {
+        self.imp().set_up()
+    }
+
     /// The client is gone: release the floor and drop queued audio.
     pub fn leave(&self) {
         self.imp().leave()
