@@ -84,11 +84,11 @@ impl std::error::Error for Refusal {}
 /// Whether the lower transport of the spec gst-rtsp-server chose (`None`:
 /// it found none) can carry the back channel.
 ///
-/// Unicast UDP is fine with any `client_port`, or none: the talker's packets
-/// come to the server's port, and gst-rtsp-server sends nothing to the
-/// client's ports on a back channel (no receiver reports either, with 1.22).
-/// A talker without `client_port` is heard and keeps its session alive with
-/// RTP alone, as one with it.
+/// Unicast UDP is fine with any `client_port`, or none, as gst-rtsp-server
+/// has it: the talker's packets come to the server's port whatever it says,
+/// and on a back channel the client's ports get RTCP at most. A talker
+/// without `client_port` is heard and keeps its session alive with RTP
+/// alone, as one with it (tried with 1.22).
 pub fn check(chosen: Option<Lower>) -> Result<(), Refusal> {
     match chosen.ok_or(Refusal::NoUsableSpec)? {
         Lower::UdpMulticast => Err(Refusal::Multicast),

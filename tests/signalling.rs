@@ -128,3 +128,62 @@ fn max_talkers_refuses_extra_back_channels_with_453_but_never_viewers() {
     assert_eq!(c.setup_tcp(&c_fwd, 0, true).status, 200);
     assert_eq!(c.setup_tcp(&c_bc, 2, true).status, 200);
 }
+
+/// The back channel answers every Transport header as gst-rtsp-server
+/// answers it for a forward track, since both are read by GStreamer's parser
+/// (`src/rtsp_headers.rs`); it refuses multicast on top. The headers of
+/// rtspsrc, ffmpeg and live555 (VLC), and the edges of the grammar.
+#[test]
+fn back_channel_takes_the_transports_a_forward_track_takes() {
+    use common::rtsp::forward_control;
+    let server = TestServer::start(&[]);
+    let setup = |back_channel: bool, transport: &str| {
+        let mut c = RtspClient::connect(server.port);
+        let r = c.describe(Some(BACKCHANNEL));
+        let control = if back_channel {
+            backchannel_section(&r.body).unwrap().1
+        } else {
+            forward_control(&r.body)
+        };
+        c.setup(&control, transport, true).status
+    };
+    let cases: &[(&str, u16)] = &[
+        // rtspsrc, ffmpeg, live555: UDP and TCP.
+        ("RTP/AVP;unicast;client_port=40000-40001", 200),
+        ("RTP/AVP/UDP;unicast;client_port=40000-40001", 200),
+        ("RTP/AVP/TCP;unicast;interleaved=0-1", 200),
+        // UDP offered first, TCP second: gst-rtsp-server reads the first.
+        (
+            "RTP/AVP;unicast;client_port=40000-40001,RTP/AVP/TCP;unicast;interleaved=0-1",
+            200,
+        ),
+        // Sockets bound separately; one port; none; the server picks channels.
+        ("RTP/AVP;unicast;client_port=51066-50191", 200),
+        ("RTP/AVP;unicast;client_port=5000", 200),
+        ("RTP/AVP;unicast", 200),
+        ("RTP/AVP/TCP;unicast", 200),
+        ("RTP/AVP/TCP;unicast;interleaved=5-2", 200),
+        (
+            "RTP/AVP;unicast;client_port=5000-5001;mode=\"PLAY,RECORD\"",
+            200,
+        ),
+        // What gst_rtsp_transport_parse refuses or the stream does not serve.
+        ("RTP/AVP/TCP;unicast;interleaved=300-301", 461),
+        ("RTP/AVP ; unicast ; client_port = 51234 - 51235", 461),
+        (";;;===,,RTP/AVP/XYZ;interleaved=a-b", 461),
+        ("RTP/SAVP;unicast;client_port=6000-6001", 461),
+        ("RTP/AVP/TCP;unicast;interleaved=0-1;mode=record", 461),
+        // RTP/AVP without `unicast` is multicast to GStreamer.
+        ("RTP/AVP;client_port=6000-6001", 461),
+        ("RTP/AVP;multicast;port=5000-5001", 461),
+    ];
+    for (transport, expected) in cases {
+        let forward = setup(false, transport);
+        let back_channel = setup(true, transport);
+        assert_eq!(
+            (forward, back_channel),
+            (*expected, *expected),
+            "(forward, back channel) for {transport}"
+        );
+    }
+}
