@@ -62,8 +62,10 @@ pub enum Lower {
 pub enum Refusal {
     /// No piece of the header parses, or none is one the stream supports.
     /// gst-rtsp-server would not refuse every such header itself: when the
-    /// last piece does not parse, it goes on with a default transport, UDP
-    /// multicast.
+    /// last piece does not parse, its `parse_transport` returns the parser's
+    /// error code as TRUE and it goes on with a default transport, UDP
+    /// multicast, which it serves when the factory has an address pool
+    /// (`tests/signalling.rs`).
     NoUsableSpec,
     /// Multicast: the server would listen on a group that anyone may send
     /// to, not on a port of the talker's own.

@@ -187,3 +187,37 @@ fn back_channel_takes_the_transports_a_forward_track_takes() {
         );
     }
 }
+
+/// With a multicast address pool, gst-rtsp-server serves a forward track over
+/// multicast, even for a Transport header it cannot parse; the back channel
+/// refuses both.
+#[test]
+fn back_channel_refuses_multicast_that_forward_tracks_get() {
+    use common::rtsp::forward_control;
+    let server = TestServer::start(&[]);
+    let pool = gst_rtsp_server::RTSPAddressPool::new();
+    pool.add_range("224.3.0.0", "224.3.0.10", 5000, 5010, 1)
+        .unwrap();
+    server.factory.set_address_pool(Some(&pool));
+    for transport in ["RTP/AVP;multicast", "RTP/AVP/UDP;multicast;ttl=1"] {
+        let mut c = RtspClient::connect(server.port);
+        let r = c.describe(Some(BACKCHANNEL));
+        let (_, bc, _) = backchannel_section(&r.body).unwrap();
+        let r = c.setup(&forward_control(&r.body), transport, true);
+        assert_eq!(r.status, 200, "forward track, {transport}: {r:?}");
+        assert!(
+            r.header("transport").unwrap().contains("multicast"),
+            "{r:?}"
+        );
+        assert_eq!(c.setup(&bc, transport, true).status, 461, "{transport}");
+    }
+    // A header none of whose specs parses: gst-rtsp-server goes on with a
+    // default transport, multicast, and serves it from the pool.
+    let garbage = "RTP/AVP/XYZ;interleaved=a-b";
+    let mut c = RtspClient::connect(server.port);
+    let r = c.describe(Some(BACKCHANNEL));
+    let (_, bc, _) = backchannel_section(&r.body).unwrap();
+    let r = c.setup(&forward_control(&r.body), garbage, true);
+    eprintln!("forward track, {garbage}: {r:?}");
+    assert_eq!(c.setup(&bc, garbage, true).status, 461, "{garbage}");
+}
