@@ -1,7 +1,12 @@
 //! Direct decoding of the sample codecs (PCMU, PCMA, L16) for one back
 //! channel: per SSRC, packets are put back in order ([`Reorder`]), decoded
-//! ([`PcmFormat`]) and upsampled to the output rate ([`Upsampler`]).
-//! Plain Rust, no GStreamer.
+//! ([`PcmFormat`]), judged at the codec's rate (voice and floor: the
+//! caller's `judge`) and, when they are to be played, upsampled to the
+//! output rate ([`Upsampler`]). Plain Rust, no GStreamer.
+//!
+//! Judging before upsampling keeps the cost of a talker that is not heard
+//! (or says nothing) to the decoding and the level of its codec-rate
+//! samples.
 //!
 //! The receiver runs this on the thread that hands it the packet, so these
 //! codecs skip rtpbin's jitter buffer (a thread and a wake-up per packet)
@@ -23,6 +28,9 @@ struct Stream {
     clock_rate: u32,
     reorder: Reorder,
     upsampler: Upsampler,
+    /// Whether packets were left out since the upsampler last ran: its
+    /// history is stale.
+    skipped: bool,
     last_used: u64,
 }
 
@@ -67,15 +75,18 @@ impl DirectDecoder {
         clock_rate > 0 && clock_rate <= self.output_rate && self.output_rate % clock_rate == 0
     }
 
-    /// Takes one packet's payload; hands the samples it yields, at the output
-    /// rate, to `emit` (possibly several packets' worth, or none).
+    /// Takes one packet's payload. Every packet it lets through (possibly
+    /// several, or none) is decoded and handed to `judge` with its rate;
+    /// the samples of those judged worth playing are upsampled and handed,
+    /// at the output rate, to `emit`, together. `codec`: the payload's
+    /// format and clock rate.
     pub fn packet(
         &mut self,
         ssrc: u32,
         sequence: u16,
-        format: PcmFormat,
-        clock_rate: u32,
+        (format, clock_rate): (PcmFormat, u32),
         payload: &[u8],
+        judge: impl FnMut(&[f32], u32) -> bool,
         emit: impl FnOnce(&[f32]),
     ) -> Outcome {
         assert!(self.supports(clock_rate));
@@ -102,11 +113,12 @@ impl DirectDecoder {
                     clock_rate,
                     reorder: Reorder::default(),
                     upsampler: Upsampler::new(factor),
+                    skipped: false,
                     last_used: 0,
                 },
             );
         }
-        let placed = self.run(ssrc, emit, |reorder, decode| {
+        let placed = self.run(ssrc, judge, emit, |reorder, decode| {
             reorder.push(sequence, payload, decode)
         });
         match (placed, fresh) {
@@ -120,10 +132,16 @@ impl DirectDecoder {
     /// A packet of `ssrc` that is not decoded here (another payload type,
     /// such as telephone-event, or one dropped on purpose) took sequence
     /// number `sequence`: nothing waits for it. Packets it unblocks are
-    /// decoded, and their samples handed to `emit`.
-    pub fn pass_over(&mut self, ssrc: u32, sequence: u16, emit: impl FnOnce(&[f32])) {
+    /// decoded, judged and handed on as by [`packet`](Self::packet).
+    pub fn pass_over(
+        &mut self,
+        ssrc: u32,
+        sequence: u16,
+        judge: impl FnMut(&[f32], u32) -> bool,
+        emit: impl FnOnce(&[f32]),
+    ) {
         if self.streams.contains_key(&ssrc) {
-            self.run(ssrc, emit, |reorder, decode| {
+            self.run(ssrc, judge, emit, |reorder, decode| {
                 reorder.pass_over(sequence, decode)
             });
         }
@@ -134,6 +152,7 @@ impl DirectDecoder {
     fn run(
         &mut self,
         ssrc: u32,
+        mut judge: impl FnMut(&[f32], u32) -> bool,
         emit: impl FnOnce(&[f32]),
         place: impl FnOnce(&mut Reorder, &mut dyn FnMut(&[u8])) -> Placed,
     ) -> Placed {
@@ -146,11 +165,21 @@ impl DirectDecoder {
             reorder,
             upsampler,
             format,
+            clock_rate,
+            skipped,
             ..
         } = stream;
         let placed = place(reorder, &mut |p: &[u8]| {
             samples.clear();
             format.decode(p, &mut samples);
+            if !judge(&samples, *clock_rate) {
+                *skipped = true;
+                return;
+            }
+            if std::mem::take(skipped) {
+                // Its history ends before the gap: start from silence.
+                upsampler.reset();
+            }
             upsampler.process(&samples, &mut out);
         });
         if !out.is_empty() {
@@ -180,6 +209,11 @@ mod tests {
             .unwrap()
     }
 
+    /// A judge that plays everything.
+    fn play(_: &[f32], _: u32) -> bool {
+        true
+    }
+
     fn crossings(x: &[f32]) -> usize {
         x.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count()
     }
@@ -204,7 +238,7 @@ mod tests {
         let mut outcomes = Vec::new();
         for i in order {
             let (seq, p) = packets[i];
-            outcomes.push(d.packet(7, seq, PcmFormat::Mulaw, 8000, p, |s| {
+            outcomes.push(d.packet(7, seq, (PcmFormat::Mulaw, 8000), p, play, |s| {
                 out.extend_from_slice(s)
             }));
         }
@@ -221,16 +255,16 @@ mod tests {
         let mut d = DirectDecoder::new(48000);
         let mut n = 0;
         for ssrc in 0..10u32 {
-            d.packet(ssrc, 1, PcmFormat::L16, 16000, &[0, 1, 0, 2], |s| {
+            d.packet(ssrc, 1, (PcmFormat::L16, 16000), &[0, 1, 0, 2], play, |s| {
                 n += s.len()
             });
             assert!(d.streams() <= MAX_STREAMS);
         }
         assert_eq!(n, 10 * 2 * 3);
         // A format change on a known SSRC starts it afresh.
-        let o = d.packet(9, 2, PcmFormat::Mulaw, 8000, &[0xff], |_| {});
+        let o = d.packet(9, 2, (PcmFormat::Mulaw, 8000), &[0xff], play, |_| {});
         assert_eq!(o, Outcome::NewStream);
-        let o = d.packet(9, 3, PcmFormat::Mulaw, 8000, &[0xff], |_| {});
+        let o = d.packet(9, 3, (PcmFormat::Mulaw, 8000), &[0xff], play, |_| {});
         assert_eq!(o, Outcome::Decoded);
     }
 
@@ -239,14 +273,20 @@ mod tests {
         let mut d = DirectDecoder::new(48000);
         let mut n = 0;
         // Audio 1, 2, an event on 3, audio 4 and on.
-        d.packet(5, 1, PcmFormat::Mulaw, 8000, &[0xff; 160], |s| n += s.len());
-        d.packet(5, 2, PcmFormat::Mulaw, 8000, &[0xff; 160], |s| n += s.len());
-        d.pass_over(5, 3, |_| panic!("an event has no audio"));
-        let o = d.packet(5, 4, PcmFormat::Mulaw, 8000, &[0xff; 160], |s| n += s.len());
+        d.packet(5, 1, (PcmFormat::Mulaw, 8000), &[0xff; 160], play, |s| {
+            n += s.len()
+        });
+        d.packet(5, 2, (PcmFormat::Mulaw, 8000), &[0xff; 160], play, |s| {
+            n += s.len()
+        });
+        d.pass_over(5, 3, play, |_| panic!("an event has no audio"));
+        let o = d.packet(5, 4, (PcmFormat::Mulaw, 8000), &[0xff; 160], play, |s| {
+            n += s.len()
+        });
         assert_eq!(o, Outcome::Decoded);
         assert_eq!(n, 3 * 960);
         // An SSRC never decoded here is left alone.
-        d.pass_over(6, 1, |_| panic!("no stream"));
+        d.pass_over(6, 1, play, |_| panic!("no stream"));
         assert_eq!(d.streams(), 1);
     }
 
@@ -255,5 +295,29 @@ mod tests {
         let d = DirectDecoder::new(48000);
         assert!(d.supports(8000) && d.supports(16000) && d.supports(48000));
         assert!(!d.supports(44100) && !d.supports(0) && !d.supports(96000));
+    }
+
+    #[test]
+    fn only_packets_judged_worth_playing_are_upsampled() {
+        let mut d = DirectDecoder::new(48000);
+        let loud = [0x80u8; 160]; // μ-law full scale
+        let mut judged = Vec::new();
+        let mut out = Vec::new();
+        for seq in 0..6u16 {
+            d.packet(
+                3,
+                seq,
+                (PcmFormat::Mulaw, 8000),
+                &loud,
+                |s, rate| {
+                    judged.push((s.len(), rate));
+                    seq % 3 == 0
+                },
+                |s| out.push(s.len()),
+            );
+        }
+        // Every packet judged at the codec's rate; two of six played.
+        assert_eq!(judged, vec![(160, 8000); 6]);
+        assert_eq!(out, vec![960, 960]);
     }
 }

@@ -28,6 +28,7 @@ pub mod talk_floor;
 pub mod talk_mixer;
 pub mod upsample;
 pub mod users;
+pub mod vad;
 
 pub use factory::OnvifBackchannelMediaFactory;
 

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::talk_floor::{FloorEvent, TalkFloor, TalkPolicy, TalkerId, TalkerStats, Verdict};
 use crate::talk_mixer::TalkMixer;
+use crate::vad::{self, Voice, VoiceDetector};
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -29,8 +30,10 @@ pub fn raw_caps() -> gst::Caps {
         .build()
 }
 
-/// How long the floor holder may be silent before another talker may take it.
-pub const RELEASE_AFTER: gst::ClockTime = gst::ClockTime::from_mseconds(1000);
+/// How long the floor holder may be without voice before another talker may
+/// take it: the voice detector's hangover, and the same time by the clock
+/// for a talker that stops sending.
+pub const RELEASE_AFTER: gst::ClockTime = gst::ClockTime::from_mseconds(vad::HANGOVER_MS as u64);
 /// Most audio a talker may have waiting for the output (older samples are dropped).
 const MAX_QUEUED: gst::ClockTime = gst::ClockTime::from_mseconds(400);
 /// Standing backlog kept as a jitter margin; more than that is trimmed.
@@ -69,6 +72,10 @@ struct State {
     floor: TalkFloor,
     mixer: TalkMixer,
     info: HashMap<TalkerId, TalkerInfo>,
+    /// Voice detector of every talker that sent audio, and when it last did.
+    voices: HashMap<TalkerId, (VoiceDetector, u64)>,
+    /// Level above which a frame is voice, in dBFS.
+    voice_threshold: f64,
     /// Back channels admitted by the factory (counted against `max-talkers`).
     seats: std::collections::HashSet<TalkerId>,
     /// Back channels whose SETUP was answered with 200 OK: the only talkers
@@ -129,6 +136,8 @@ impl Talk {
                 floor: TalkFloor::new(policy, RELEASE_AFTER.nseconds()),
                 mixer: TalkMixer::new(samples(MAX_QUEUED), samples(KEEP_QUEUED)),
                 info: HashMap::new(),
+                voices: HashMap::new(),
+                voice_threshold: vad::THRESHOLD_DBFS,
                 seats: Default::default(),
                 set_up: Default::default(),
             }),
@@ -186,21 +195,70 @@ impl Talk {
         info.session = session;
     }
 
+    /// Changes the level above which a talker's audio is voice, for every
+    /// talker, from its next frame on.
+    pub fn set_voice_threshold(&self, dbfs: f64) {
+        let mut state = self.state.lock().unwrap();
+        state.voice_threshold = dbfs;
+        for (detector, _) in state.voices.values_mut() {
+            detector.set_threshold(dbfs);
+        }
+    }
+
     /// A packet of `talker` in `codec` arrived, `lost` packets after the
-    /// previous one: play it or drop it.
-    pub fn offer(&self, talker: TalkerId, codec: &'static str, lost: u64) -> Verdict {
+    /// previous one (counted; its audio is judged once decoded).
+    pub fn packet(&self, talker: TalkerId, codec: &'static str, lost: u64) {
+        let mut state = self.state.lock().unwrap();
+        let info = state.info.entry(talker).or_default();
+        info.codec = Some(codec);
+        info.lost += lost;
+        state.floor.received(talker);
+    }
+
+    /// The next decoded `samples` of `talker` (mono, at `rate`): measures
+    /// its voice and says whether to play them (then [`push`](Self::push)
+    /// them, at [`RATE`]).
+    pub fn judge(&self, talker: TalkerId, samples: &[f32], rate: u32) -> Verdict {
         let now = self.now_ns();
-        let (verdict, events) = {
+        let (verdict, voice, was_active, events) = {
             let mut state = self.state.lock().unwrap();
-            let info = state.info.entry(talker).or_default();
-            info.codec = Some(codec);
-            info.lost += lost;
-            let (verdict, events) = state.floor.offer(talker, now);
-            (verdict, state.settle(&events))
+            let threshold = state.voice_threshold;
+            let (detector, last_ns) = state
+                .voices
+                .entry(talker)
+                .or_insert_with(|| (VoiceDetector::new(threshold), now));
+            if now.saturating_sub(*last_ns) >= RELEASE_AFTER.nseconds() && detector.active() {
+                // It stopped sending while it talked; the floor has ended
+                // its spurt by the clock. Its next audio is judged afresh.
+                gst::debug!(
+                    CAT,
+                    "talker {talker}: voice stops (no audio for {} ms)",
+                    (now - *last_ns) / 1_000_000
+                );
+                detector.reset();
+            }
+            *last_ns = now;
+            let was_active = detector.active();
+            let voice = detector.process(samples, rate);
+            let (verdict, events) = state.floor.offer(talker, now, voice);
+            (verdict, voice, was_active, state.settle(&events))
         };
+        match voice {
+            Voice::Speech if !was_active => {
+                gst::debug!(CAT, "talker {talker}: voice starts");
+            }
+            Voice::Silence if was_active => gst::debug!(
+                CAT,
+                "talker {talker}: voice stops ({} ms without voice)",
+                vad::HANGOVER_MS
+            ),
+            _ => {}
+        }
         self.emit_all(&events);
-        if verdict == Verdict::Drop {
-            gst::log!(CAT, "talker {talker}: packet dropped, not on the floor");
+        match verdict {
+            Verdict::Drop => gst::log!(CAT, "talker {talker}: audio dropped, not on the floor"),
+            Verdict::Idle => gst::log!(CAT, "talker {talker}: silence, not played"),
+            Verdict::Play => {}
         }
         verdict
     }
@@ -250,6 +308,7 @@ impl Talk {
                 gst::debug!(CAT, "talker {talker}: gone without having been set up");
             }
             state.info.remove(&talker);
+            state.voices.remove(&talker);
             state.seats.remove(&talker);
             events
         };

@@ -82,6 +82,12 @@ impl Upsampler {
             .fold(0.0, f32::max)
     }
 
+    /// Forgets the inputs seen so far: what comes next starts from silence.
+    pub fn reset(&mut self) {
+        self.history = [0.0; 2 * TAPS];
+        self.pos = 0;
+    }
+
     /// Appends `input.len() * factor` samples to `out`.
     pub fn process(&mut self, input: &[f32], out: &mut Vec<f32>) {
         if self.factor == 1 {

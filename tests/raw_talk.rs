@@ -650,3 +650,158 @@ fn only_back_channels_that_were_set_up_make_talk_events() {
         "{left:?}"
     );
 }
+
+/// Collects the talk events the factory signals, as (event, talker).
+fn talk_events(server: &TestServer) -> std::sync::Arc<std::sync::Mutex<Vec<(String, u64)>>> {
+    let events: std::sync::Arc<std::sync::Mutex<Vec<(String, u64)>>> = Default::default();
+    let e = events.clone();
+    server.factory.connect("talk-event", false, move |args| {
+        let s = args[1].get::<gst::Structure>().unwrap();
+        e.lock().unwrap().push((
+            s.get::<String>("event").unwrap(),
+            s.get::<u64>("talker").unwrap(),
+        ));
+        None
+    });
+    events
+}
+
+/// Under `exclusive`, A streams silent PCMU for 4 s (a muted microphone
+/// that keeps sending) and B talks 440 Hz for 2 s from 1 s on: the floor
+/// follows voice, so B is heard, and A never holds the floor.
+#[test]
+fn exclusive_a_talker_streaming_silence_does_not_hold_the_floor() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT), ("talk-policy", "exclusive")]);
+    let events = talk_events(&server);
+    let (mut a, capture) = playing_talker(&server, true);
+    let (mut b, _) = playing_talker(&server, true);
+    let mark = capture.mark();
+    let mut sa = PcmuSender::new(0xa);
+    let mut sb = PcmuSender::new(0xb);
+    for tick in 0..200 {
+        let p = sa.next(0.0);
+        a.send_interleaved(2, &p);
+        if (50..150).contains(&tick) {
+            let p = sb.next(440.0);
+            b.send_interleaved(2, &p);
+        }
+    }
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 4, Duration::from_secs(8)));
+    let out = capture.since(mark);
+    // About 2 s of B, less a short onset.
+    assert_tone(&out, 440.0, 1800);
+    let loud_ms = loud_samples(&out, CAPTURE_RATE, 0.05) as u64 * 1000 / CAPTURE_RATE as u64;
+    assert!(loud_ms <= 2100, "{loud_ms} ms of audio for 2000 ms sent");
+    // The events follow the spurts: B started, and stopped 1 s after its
+    // last word; A (silent) never started, nobody was refused.
+    let events = events.lock().unwrap().clone();
+    let kinds: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(kinds, ["started", "stopped"], "{events:?}");
+    assert_eq!(events[0].1, events[1].1, "{events:?}");
+    drop((a, b));
+}
+
+/// Under `latest`, A talks 440 Hz for 2 s and B comes in after 500 ms,
+/// streaming silence: a newcomer that says nothing does not take the floor.
+#[test]
+fn latest_a_newcomer_streaming_silence_does_not_take_the_floor() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT), ("talk-policy", "latest")]);
+    let events = talk_events(&server);
+    let (mut a, capture) = playing_talker(&server, true);
+    let (mut b, _) = playing_talker(&server, true);
+    let mark = capture.mark();
+    let mut sa = PcmuSender::new(0xa);
+    let mut sb = PcmuSender::new(0xb);
+    for tick in 0..100 {
+        let p = sa.next(440.0);
+        a.send_interleaved(2, &p);
+        if tick >= 25 {
+            let p = sb.next(0.0);
+            b.send_interleaved(2, &p);
+        }
+    }
+    send_tone(&mut b, &mut sb, 0.0, 200);
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 2, Duration::from_secs(5)));
+    let out = capture.since(mark);
+    assert_tone(&out, 440.0, 1900);
+    // Only A's spurt made events (its stop may come before or after this
+    // point, 1 s after its last word).
+    let events = events.lock().unwrap().clone();
+    assert_eq!(
+        events.first().map(|e| e.0.as_str()),
+        Some("started"),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.1 == events[0].1 && e.0 != "refused"),
+        "{events:?}"
+    );
+    drop((a, b));
+}
+
+/// RTP packets of G.722 (payload type 9), 20 ms each, made by GStreamer's
+/// own encoder and payloader: `ms` of 440 Hz (`tone`) or of silence.
+fn g722_packets(tone: bool, ms: u64) -> Vec<Vec<u8>> {
+    let wave = if tone {
+        "sine freq=440 volume=0.5"
+    } else {
+        "silence"
+    };
+    let pipeline = gst::parse::launch(&format!(
+        "audiotestsrc wave={wave} samplesperbuffer=320 num-buffers={} \
+         ! audio/x-raw,rate=16000,channels=1 ! avenc_g722 \
+         ! rtpg722pay pt=9 min-ptime=20000000 max-ptime=20000000 \
+         ! appsink name=sink sync=false",
+        ms / 20
+    ))
+    .expect("G.722 encoder (gst-libav) installed")
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut packets = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        let map = sample.buffer().unwrap().map_readable().unwrap();
+        packets.push(map.to_vec());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    packets
+}
+
+/// The codecs decoded by element chains (here G.722) obey the voice too:
+/// under `exclusive`, A streams silent G.722 for 3 s and B talks 440 Hz in
+/// G.722 for 1.5 s from 0.5 s on; B is heard.
+#[test]
+fn exclusive_silence_in_a_chain_decoded_codec_does_not_hold_the_floor() {
+    let server = TestServer::start(&[
+        ("output", CAPTURE_OUTPUT),
+        ("talk-policy", "exclusive"),
+        ("codecs", "G722"),
+    ]);
+    let silence = g722_packets(false, 3000);
+    let tone = g722_packets(true, 1500);
+    assert_eq!((silence.len(), tone.len()), (150, 75));
+    let (mut a, capture) = playing_talker(&server, true);
+    let (mut b, _) = playing_talker(&server, true);
+    let mark = capture.mark();
+    let start = std::time::Instant::now();
+    for (tick, p) in silence.iter().enumerate() {
+        // Pacing a real-time sender, not waiting for a result.
+        let due = start + Duration::from_millis(20 * tick as u64);
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        a.send_interleaved(2, p);
+        if let Some(p) = tick.checked_sub(25).and_then(|i| tone.get(i)) {
+            b.send_interleaved(2, p);
+        }
+    }
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3, Duration::from_secs(8)));
+    let out = capture.since(mark);
+    assert_tone(&out, 440.0, 1300);
+    drop((a, b));
+}

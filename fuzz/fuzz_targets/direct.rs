@@ -1,15 +1,19 @@
 //! src/direct.rs (with reorder, pcm and upsample) on arbitrary packets: the
 //! input is read as packets of (SSRC, sequence number, format, length,
-//! payload), some of them passed over (another payload type).
+//! payload), some of them passed over (another payload type). Each decoded
+//! packet is measured by src/vad.rs, and played or left out by it (and by a
+//! bit of the input), so that the upsampler also restarts after gaps.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use onvifbackchannel_pure::direct::{DirectDecoder, MAX_STREAMS};
 use onvifbackchannel_pure::pcm::PcmFormat;
 use onvifbackchannel_pure::upsample::Upsampler;
+use onvifbackchannel_pure::vad::{Voice, VoiceDetector};
 
 fuzz_target!(|data: &[u8]| {
     let mut decoder = DirectDecoder::new(48000);
+    let mut detector = VoiceDetector::default();
     let mut rest = data;
     let (mut samples_in, mut samples_out) = (0usize, 0usize);
     while rest.len() >= 5 {
@@ -17,10 +21,15 @@ fuzz_target!(|data: &[u8]| {
         // Few SSRCs and sequence numbers close together, so that streams
         // interleave, reorder and repeat.
         let ssrc = (head[0] & 7) as u32;
+        let force = head[0] & 16 != 0;
+        let mut judge = |samples: &[f32], rate: u32| {
+            assert!(samples.iter().all(|s| s.is_finite()));
+            detector.process(samples, rate) != Voice::Silence || force
+        };
         let sequence = u16::from_be_bytes([head[1], head[2]]) >> (head[0] >> 5);
         if head[3] % 7 == 6 {
             // A packet of another payload type taking this sequence number.
-            decoder.pass_over(ssrc, sequence, |samples| {
+            decoder.pass_over(ssrc, sequence, &mut judge, |samples| {
                 assert!(samples.iter().all(|s| s.is_finite()));
                 samples_out += samples.len();
             });
@@ -39,14 +48,21 @@ fuzz_target!(|data: &[u8]| {
         rest = next;
         samples_in += payload.len() / format.bytes_per_sample() * (48000 / rate as usize);
         let factor = 48000 / rate as usize;
-        decoder.packet(ssrc, sequence, format, rate, payload, |samples| {
-            // Whole input samples only, all finite and within what the
-            // filter's ringing allows on full-scale input.
-            assert_eq!(samples.len() % factor, 0);
-            let bound = Upsampler::new(factor).peak_gain() + 1e-4;
-            assert!(samples.iter().all(|s| s.is_finite() && s.abs() <= bound));
-            samples_out += samples.len();
-        });
+        decoder.packet(
+            ssrc,
+            sequence,
+            (format, rate),
+            payload,
+            &mut judge,
+            |samples| {
+                // Whole input samples only, all finite and within what the
+                // filter's ringing allows on full-scale input.
+                assert_eq!(samples.len() % factor, 0);
+                let bound = Upsampler::new(factor).peak_gain() + 1e-4;
+                assert!(samples.iter().all(|s| s.is_finite() && s.abs() <= bound));
+                samples_out += samples.len();
+            },
+        );
         assert!(decoder.streams() <= MAX_STREAMS);
     }
     // Nothing comes out that did not go in (held packets may stay in).

@@ -20,3 +20,5 @@ pub mod rtsp_headers;
 pub mod sdp;
 #[path = "../../src/upsample.rs"]
 pub mod upsample;
+#[path = "../../src/vad.rs"]
+pub mod vad;

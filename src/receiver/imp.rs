@@ -360,12 +360,10 @@ impl BackchannelReceiver {
             header.payload_len
         );
         let lost = lost + self.unreported_lost.swap(0, Ordering::SeqCst);
-        if setup.talk.offer(setup.talker, codec.codec.name, lost) != Verdict::Play {
-            self.pass_over(setup, &header);
-            return false;
-        }
+        setup.talk.packet(setup.talker, codec.codec.name, lost);
         let Some(format) = codec.codec.pcm_format() else {
-            // On to rtpbin and a decoder chain.
+            // On to rtpbin and a decoder chain; the floor judges its audio
+            // once decoded.
             self.pass_over(setup, &header);
             return true;
         };
@@ -378,9 +376,9 @@ impl BackchannelReceiver {
         let outcome = direct.packet(
             header.ssrc,
             header.sequence,
-            format,
-            codec.codec.clock_rate,
+            (format, codec.codec.clock_rate),
             payload,
+            |samples, rate| setup.talk.judge(setup.talker, samples, rate) == Verdict::Play,
             |samples| setup.talk.push(setup.talker, samples),
         );
         match outcome {
@@ -415,9 +413,12 @@ impl BackchannelReceiver {
     /// sequence number.
     fn pass_over(&self, setup: &Setup, header: &rtp::RtpHeader) {
         if let Some(direct) = self.direct.lock().unwrap().as_mut() {
-            direct.pass_over(header.ssrc, header.sequence, |samples| {
-                setup.talk.push(setup.talker, samples)
-            });
+            direct.pass_over(
+                header.ssrc,
+                header.sequence,
+                |samples, rate| setup.talk.judge(setup.talker, samples, rate) == Verdict::Play,
+                |samples| setup.talk.push(setup.talker, samples),
+            );
         }
     }
 
@@ -509,7 +510,11 @@ impl BackchannelReceiver {
                                     .chunks_exact(4)
                                     .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
                                     .collect();
-                                talk.push(talker, &samples);
+                                // Every talker's audio is decoded; the floor
+                                // decides, by its voice, whether it is heard.
+                                if talk.judge(talker, &samples, talk::RATE) == Verdict::Play {
+                                    talk.push(talker, &samples);
+                                }
                             }
                         }
                         Ok(gst::FlowSuccess::Ok)
