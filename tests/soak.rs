@@ -96,7 +96,14 @@ enum Sink {
 /// One cycle: DESCRIBE, SETUP of the forward track and the back channel,
 /// PLAY, `packets` of 440 Hz with payload type `pt`, then TEARDOWN or a
 /// dropped connection. Returns the RTSP session id.
-fn cycle(server: &TestServer, kind: Kind, pt: u8, ssrc: u32, packets: usize) -> String {
+fn cycle(
+    server: &TestServer,
+    events: &Mutex<Vec<(String, String)>>,
+    kind: Kind,
+    pt: u8,
+    ssrc: u32,
+    packets: usize,
+) -> String {
     let mut c = RtspClient::connect(server.port);
     let r = c.describe(Some(BACKCHANNEL));
     assert_eq!(r.status, 200, "DESCRIBE: {r:?}");
@@ -135,6 +142,21 @@ fn cycle(server: &TestServer, kind: Kind, pt: u8, ssrc: u32, packets: usize) -> 
             }
         }
     }
+    // The floor follows voice, so a talker is heard once its first audio is
+    // decoded; G.722 goes through rtpbin's jitter buffer and a decode chain
+    // first, which may outlast 120 ms of talk on a loaded machine. Every
+    // cycle waits until it is heard before it leaves.
+    let heard = || {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(e, s)| e == "started" && *s == session)
+    };
+    assert!(
+        eventually(SETTLE, heard),
+        "talker of session {session} ({kind:?}) never heard"
+    );
     if kind.teardown() {
         assert_eq!(c.teardown().status, 200, "TEARDOWN");
     }
@@ -203,7 +225,7 @@ fn soak_connect_talk_disconnect_tcp_udp_teardown_drop() {
         } else {
             G722
         };
-        let session = cycle(&server, kind, pt, 0x5000 + i as u32, TALK_PACKETS);
+        let session = cycle(&server, &events, kind, pt, 0x5000 + i as u32, TALK_PACKETS);
         sessions.insert(session, kind);
         if i == 0 {
             // The output runs from the first back channel on; read it from
