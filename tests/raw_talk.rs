@@ -805,3 +805,32 @@ fn exclusive_silence_in_a_chain_decoded_codec_does_not_hold_the_floor() {
     assert_tone(&out, 440.0, 1300);
     drop((a, b));
 }
+
+/// `voice-threshold` sets what counts as voice: a 440 Hz tone at -9 dBFS
+/// (RMS) is not voice for a threshold of -5 dBFS, so it is not heard; set
+/// back to the default while the talker goes on, the tone is heard.
+#[test]
+fn voice_threshold_decides_what_is_voice() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT), ("voice-threshold", "-5")]);
+    assert_eq!(server.factory.property::<f64>("voice-threshold"), -5.0);
+    let events = talk_events(&server);
+    let (mut c, capture) = playing_talker(&server, true);
+    let mark = capture.mark();
+    let mut sender = PcmuSender::new(0x7e);
+    send_tone(&mut c, &mut sender, 440.0, 600);
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize / 2, Duration::from_secs(5)));
+    let loud = loud_samples(&capture.since(mark), CAPTURE_RATE, 0.05);
+    assert_eq!(loud, 0, "a tone below the threshold was heard");
+    assert!(
+        events.lock().unwrap().is_empty(),
+        "{:?}",
+        events.lock().unwrap()
+    );
+    server.factory.set_property("voice-threshold", -45.0);
+    let mark = capture.mark();
+    send_tone(&mut c, &mut sender, 440.0, 600);
+    send_tone(&mut c, &mut sender, 0.0, 200);
+    assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3 / 4, Duration::from_secs(5)));
+    assert_tone(&capture.since(mark), 440.0, 550);
+    assert_eq!(events.lock().unwrap()[0].0, "started");
+}

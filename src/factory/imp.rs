@@ -36,6 +36,10 @@
  * rate). `dscp` (the inherited `dscp-qos`) marks the RTP and RTCP sent over
  * UDP with a DiffServ code point, e.g. 46 (EF) for audio; -1, the default,
  * leaves them unmarked.
+ * Who is heard when several clients talk: `talk-policy`. The floor follows
+ * voice, not packets: a talk spurt starts with audio above `voice-threshold`
+ * and ends after 1 s without any, so a client that streams silence holds
+ * nothing.
  *
  * Signals: `talk-event::started|stopped|refused|left` (a GstStructure with
  * talker, address, session, codec, received, lost, dropped) and
@@ -122,6 +126,18 @@ pub fn talk_properties(extra_flags: glib::ParamFlags) -> Vec<glib::ParamSpec> {
             .default_value(0)
             .flags(glib::ParamFlags::READWRITE | extra_flags)
             .build(),
+        glib::ParamSpecDouble::builder("voice-threshold")
+            .nick("Voice threshold")
+            .blurb(
+                "Level (dBFS, RMS over 10 ms) above which a talker's audio is voice: \
+                         a talk spurt starts with voice and ends after 1 s without it, so a \
+                         client that streams silence does not hold the floor",
+            )
+            .minimum(-90.0)
+            .maximum(0.0)
+            .default_value(crate::vad::THRESHOLD_DBFS)
+            .flags(glib::ParamFlags::READWRITE | extra_flags)
+            .build(),
     ]
 }
 
@@ -150,6 +166,7 @@ struct Settings {
     codecs_error: Option<String>,
     output: String,
     talk_policy: TalkPolicyValue,
+    voice_threshold: f64,
 }
 
 impl Default for Settings {
@@ -160,6 +177,7 @@ impl Default for Settings {
             codecs_error: None,
             output: DEFAULT_OUTPUT.into(),
             talk_policy: TalkPolicyValue::default(),
+            voice_threshold: crate::vad::THRESHOLD_DBFS,
         }
     }
 }
@@ -293,6 +311,14 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                     talk.set_policy(policy.into());
                 }
             }
+            "voice-threshold" => {
+                let dbfs: f64 = value.get().unwrap();
+                let state = self.state.lock().unwrap();
+                self.settings.lock().unwrap().voice_threshold = dbfs;
+                if let Some(talk) = &state.talk {
+                    talk.set_voice_threshold(dbfs);
+                }
+            }
             _ => unreachable!(),
         }
     }
@@ -304,6 +330,7 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
             "talk-policy" => self.settings.lock().unwrap().talk_policy.to_value(),
             "max-talkers" => self.settings.lock().unwrap().max_talkers.to_value(),
             "dscp" => self.obj().dscp_qos().to_value(),
+            "voice-threshold" => self.settings.lock().unwrap().voice_threshold.to_value(),
             "forward-pipeline" => self
                 .state
                 .lock()
@@ -344,12 +371,13 @@ impl OnvifBackchannelMediaFactory {
             talk.set_start_delay(start_delay);
             return talk.clone();
         }
-        let (policy, output) = {
+        let (policy, output, voice_threshold) = {
             let s = self.settings.lock().unwrap();
-            (s.talk_policy, s.output.clone())
+            (s.talk_policy, s.output.clone(), s.voice_threshold)
         };
         let talk = Talk::new(policy.into());
         talk.set_start_delay(start_delay);
+        talk.set_voice_threshold(voice_threshold);
         let weak = self.obj().downgrade();
         talk.add_event_handler(move |event| {
             if let Some(obj) = weak.upgrade() {

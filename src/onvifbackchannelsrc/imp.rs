@@ -11,7 +11,9 @@
  * the sendonly audio track of the SDP lists every codec of
  * #GstOnvifBackchannelSrc:codecs. While nobody talks the element outputs silence,
  * so a sound card never underruns. #GstOnvifBackchannelSrc:talk-policy says who
- * is heard when several clients talk. Talk events are posted as element
+ * is heard when several clients talk; a client holds the floor while it says
+ * something (its audio above #GstOnvifBackchannelSrc:voice-threshold, then 1 s
+ * of hangover), not while it merely sends packets. Talk events are posted as element
  * messages named `onvifbackchannel-talk` (fields: event = started, stopped,
  * refused or left; talker, address, session, codec, received, lost, dropped).
  *
@@ -240,7 +242,7 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .unwrap_or_else(|| DEFAULT_MOUNT_POINT.into())
             }
             "launch" => self.factory.set_property_from_value("launch", value),
-            "codecs" | "talk-policy" | "max-talkers" | "dscp" => {
+            "codecs" | "talk-policy" | "max-talkers" | "dscp" | "voice-threshold" => {
                 self.factory.set_property_from_value(pspec.name(), value)
             }
             "latency" => self.factory.set_latency(value.get().unwrap()),
@@ -265,7 +267,7 @@ impl ObjectImpl for OnvifBackchannelSrc {
                 .map_or(-1, |s| s.bound_port as i32)
                 .to_value(),
             "mount-point" => settings.mount_point.to_value(),
-            "launch" | "codecs" | "talk-policy" | "max-talkers" | "dscp" => {
+            "launch" | "codecs" | "talk-policy" | "max-talkers" | "dscp" | "voice-threshold" => {
                 self.factory.property_value(pspec.name())
             }
             "latency" => self.factory.latency().to_value(),
