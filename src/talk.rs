@@ -222,6 +222,12 @@ impl Talk {
         let now = self.now_ns();
         let (verdict, voice, was_active, events) = {
             let mut state = self.state.lock().unwrap();
+            if !state.info.contains_key(&talker) {
+                // Audio still coming out of a decode chain after the talker
+                // left: it must not bring the talker back.
+                gst::log!(CAT, "talker {talker}: audio after it left, not played");
+                return Verdict::Idle;
+            }
             let threshold = state.voice_threshold;
             let (detector, last_ns) = state
                 .voices

@@ -332,6 +332,14 @@ impl BackchannelReceiver {
         let Some(setup) = self.setup.get() else {
             return false;
         };
+        if self.left.load(Ordering::SeqCst) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "dropping packet: the back channel is closed"
+            );
+            return false;
+        }
         // Every packet counts for losses: telephone-event and CN share the
         // audio's sequence numbers.
         let lost = self
