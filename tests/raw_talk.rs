@@ -694,6 +694,11 @@ fn exclusive_a_talker_streaming_silence_does_not_hold_the_floor() {
     assert!(loud_ms <= 2100, "{loud_ms} ms of audio for 2000 ms sent");
     // The events follow the spurts: B started, and stopped 1 s after its
     // last word; A (silent) never started, nobody was refused.
+    assert!(
+        common::eventually(Duration::from_secs(5), || events.lock().unwrap().len() >= 2),
+        "{:?}",
+        events.lock().unwrap()
+    );
     let events = events.lock().unwrap().clone();
     let kinds: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
     assert_eq!(kinds, ["started", "stopped"], "{events:?}");
@@ -833,4 +838,58 @@ fn voice_threshold_decides_what_is_voice() {
     assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 3 / 4, Duration::from_secs(5)));
     assert_tone(&capture.since(mark), 440.0, 550);
     assert_eq!(events.lock().unwrap()[0].0, "started");
+}
+
+/// `GST_DEBUG=onvifbackchannel-talk:5` tells when a talker's voice starts and
+/// stops, next to the floor changes it causes.
+#[test]
+fn voice_start_and_stop_are_logged() {
+    use std::sync::{Arc, Mutex};
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = log.clone();
+    common::init();
+    gst::log::remove_default_log_function();
+    gst::log::set_threshold_for_name("onvifbackchannel-talk", gst::DebugLevel::Debug);
+    let log_fn = gst::log::add_log_function(move |cat, _, _, _, _, _, msg| {
+        if cat.name() == "onvifbackchannel-talk" {
+            if let Some(m) = msg.get() {
+                sink.lock().unwrap().push(m.to_string());
+            }
+        }
+    });
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT)]);
+    let events = talk_events(&server);
+    let (mut c, _capture) = playing_talker(&server, true);
+    let mut sender = PcmuSender::new(0x10);
+    send_tone(&mut c, &mut sender, 440.0, 300);
+    send_tone(&mut c, &mut sender, 0.0, 1300);
+    let talker = events.lock().unwrap().first().expect("a started event").1;
+    let prefix = format!("talker {talker}");
+    let mine = || -> Vec<&'static str> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| {
+                l.starts_with(&format!("{prefix}:")) || l.starts_with(&format!("{prefix} ("))
+            })
+            .filter_map(|l| {
+                ["voice starts", "voice stops", "): started", "): stopped"]
+                    .into_iter()
+                    .find(|k| l.contains(k))
+            })
+            .collect()
+    };
+    assert!(
+        common::eventually(Duration::from_secs(5), || mine().len() >= 4),
+        "{:?}",
+        log.lock().unwrap()
+    );
+    gst::log::remove_log_function(log_fn);
+    let lines = mine();
+    assert_eq!(lines[..2], ["voice starts", "): started"], "{lines:?}");
+    // The detector's hangover and the floor's clock run out together; either
+    // may be logged first.
+    let mut ends = lines[2..].to_vec();
+    ends.sort();
+    assert_eq!(ends, ["): stopped", "voice stops"], "{lines:?}");
 }
