@@ -218,3 +218,47 @@ fn a_failed_forward_pipeline_is_replaced_for_the_next_client() {
     assert_ne!(first, second);
     drop(a);
 }
+
+/// Requests are answered without waiting for forward data: with a forward
+/// stream of 2 s buffers, a client joining the running mount is set up and
+/// playing at once (before: it waited for the next buffer, up to 2 s, and
+/// clients queued behind each other), and still gets the stream afterwards.
+/// (One RTP packet per buffer: a buffer split into packets is paced out.)
+#[test]
+fn a_joining_client_is_answered_without_waiting_for_forward_data() {
+    let server = TestServer::start(&[(
+        "launch",
+        "( audiotestsrc is-live=true samplesperbuffer=16000 ! audio/x-raw,rate=8000,channels=1 \
+         ! mulawenc ! rtppcmupay name=pay0 pt=0 mtu=17000 )",
+    )]);
+    let join = || {
+        let start = Instant::now();
+        let mut c = RtspClient::connect(server.port);
+        let r = c.describe(Some(BACKCHANNEL));
+        assert_eq!(r.status, 200);
+        assert_eq!(c.setup_tcp(&forward_control(&r.body), 0, true).status, 200);
+        let (_, bc, _) = backchannel_section(&r.body).unwrap();
+        assert_eq!(c.setup_tcp(&bc, 2, true).status, 200);
+        assert_eq!(c.play(true).status, 200);
+        (c, start.elapsed())
+    };
+    // The first client starts the pipeline and waits for its first output.
+    let (mut first, _) = join();
+    assert!(first.count_interleaved(0, Duration::from_millis(2500)) > 0);
+    let mut clients = Vec::new();
+    for i in 0..4 {
+        let (c, took) = join();
+        assert!(
+            took < Duration::from_millis(700),
+            "client {i}: DESCRIBE to PLAY's 200 OK took {took:?} (buffers are 2 s apart)"
+        );
+        clients.push(c);
+    }
+    // Data comes at the next buffer, within 2 s: once the first has some, the
+    // others' sockets hold theirs.
+    for (i, c) in clients.iter_mut().enumerate() {
+        let window = if i == 0 { 4500 } else { 300 };
+        let n = c.count_interleaved(0, Duration::from_millis(window));
+        assert!(n > 0, "client {i} got no forward data after PLAY");
+    }
+}

@@ -75,6 +75,12 @@ mod imp {
         request_key_unit: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
     }
 
+    /// What is sent downstream.
+    enum Item {
+        Buffer(gst::Buffer),
+        Gap(gst::Event),
+    }
+
     impl Default for State {
         fn default() -> Self {
             State {
@@ -167,7 +173,14 @@ mod imp {
                 }
                 gst::StateChange::PausedToPlaying => {
                     gst::debug!(CAT, imp = self, "client plays, waiting for a key frame");
-                    self.state.lock().unwrap().playing = true;
+                    let announce = {
+                        let mut state = self.state.lock().unwrap();
+                        state.playing = true;
+                        state.need_events && !state.parked
+                    };
+                    if announce {
+                        self.announce();
+                    }
                 }
                 gst::StateChange::PausedToReady => {
                     let mut state = self.state.lock().unwrap();
@@ -243,6 +256,67 @@ mod imp {
                 .static_pad(&format!("send_rtp_src_{session}"))
         }
 
+        /// Sends the stream's caps at once, and a gap event instead of its
+        /// first buffer, for gst-rtsp-server's preroll.
+        ///
+        /// gst-rtsp-server prepares a live media, and so answers DESCRIBE or
+        /// the first SETUP, only once every stream has blocked at its RTP
+        /// output, on a buffer or on a gap event (`rtp_pad_blocking` in
+        /// rtsp-stream.c). Waiting for the shared encoder's next buffer would
+        /// hold every request up by up to a buffer's duration (a key frame's
+        /// interval for video), and clients handled by one thread would queue
+        /// behind each other. The gap event waits at the block, on a thread
+        /// of its own, until PLAY; then the client is fed from the next key
+        /// frame, as after any parked buffer.
+        fn announce(&self) {
+            let caps = {
+                let mut state = self.state.lock().unwrap();
+                state.need_events = false;
+                state.parked = true;
+                state.caps.clone()
+            };
+            let feed = self.obj().clone();
+            let spawned = std::thread::Builder::new()
+                .name("onvifbc-parked".into())
+                .spawn(move || {
+                    let imp = feed.imp();
+                    let position = match (feed.clock(), feed.base_time()) {
+                        (Some(clock), Some(base)) => clock.time().saturating_sub(base),
+                        _ => gst::ClockTime::ZERO,
+                    };
+                    gst::debug!(
+                        CAT,
+                        imp = imp,
+                        "announcing the stream with a gap at {position}, waiting for PLAY"
+                    );
+                    let gap = gst::event::Gap::builder(position).build();
+                    imp.push_downstream(Item::Gap(gap), caps, true);
+                    imp.released();
+                });
+            if let Err(err) = spawned {
+                gst::warning!(CAT, imp = self, "cannot start a thread: {err}");
+                let mut state = self.state.lock().unwrap();
+                state.parked = false;
+                state.need_events = true;
+            }
+        }
+
+        /// What was parked at gst-rtsp-server's block went through (PLAY) or
+        /// was flushed: what was dropped meanwhile cannot be decoded without
+        /// the next key frame.
+        fn released(&self) {
+            let request = {
+                let mut state = self.state.lock().unwrap();
+                state.parked = false;
+                state.started = false;
+                state.request_key_unit.clone()
+            };
+            if let Some(request) = request {
+                request();
+            }
+            gst::debug!(CAT, imp = self, "parked item released");
+        }
+
         pub(super) fn push(&self, buffer: &gst::BufferRef, base_time: gst::ClockTime) -> bool {
             let (caps, send_events, latency, blocked) = {
                 let mut state = self.state.lock().unwrap();
@@ -288,7 +362,7 @@ mod imp {
             }
             if !blocked {
                 return self.push_downstream(
-                    out,
+                    Item::Buffer(out),
                     send_events.then_some(caps).flatten(),
                     send_events,
                 );
@@ -305,19 +379,12 @@ mod imp {
                 .name("onvifbc-parked".into())
                 .spawn(move || {
                     let imp = feed.imp();
-                    imp.push_downstream(out, send_events.then_some(caps).flatten(), send_events);
-                    let request = {
-                        let mut state = imp.state.lock().unwrap();
-                        state.parked = false;
-                        // What was dropped meanwhile cannot be decoded without
-                        // the next key frame.
-                        state.started = false;
-                        state.request_key_unit.clone()
-                    };
-                    if let Some(request) = request {
-                        request();
-                    }
-                    gst::debug!(CAT, imp = imp, "parked buffer released");
+                    imp.push_downstream(
+                        Item::Buffer(out),
+                        send_events.then_some(caps).flatten(),
+                        send_events,
+                    );
+                    imp.released();
                 });
             if let Err(err) = spawned {
                 gst::warning!(CAT, imp = self, "cannot start a thread: {err}");
@@ -328,12 +395,7 @@ mod imp {
             false
         }
 
-        fn push_downstream(
-            &self,
-            buffer: gst::Buffer,
-            caps: Option<gst::Caps>,
-            send_events: bool,
-        ) -> bool {
+        fn push_downstream(&self, item: Item, caps: Option<gst::Caps>, send_events: bool) -> bool {
             // One push at a time, and pad deactivation waits for it.
             let _stream = self.srcpad.stream_lock();
             if send_events {
@@ -346,6 +408,10 @@ mod imp {
                 let segment = gst::FormattedSegment::<gst::ClockTime>::new();
                 self.srcpad.push_event(gst::event::Segment::new(&segment));
             }
+            let buffer = match item {
+                Item::Buffer(buffer) => buffer,
+                Item::Gap(gap) => return self.srcpad.push_event(gap),
+            };
             match self.srcpad.push(buffer) {
                 Ok(_) => true,
                 Err(err) => {

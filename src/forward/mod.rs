@@ -307,14 +307,17 @@ impl Stream {
         };
         // A client whose connection stalls does not hold this up: its
         // gst-rtsp-server stream drops a transport whose backlog is full.
-        let mut feeds = self.feeds.lock().unwrap();
-        feeds.retain(|feed| {
-            let Some(feed) = feed.upgrade() else {
-                return false;
-            };
+        // The list is not locked while pushing, which can take as long as
+        // the buffer lasts (its packets are paced), so that a joining
+        // client is never held up by it.
+        let feeds: Vec<ForwardFeed> = {
+            let mut feeds = self.feeds.lock().unwrap();
+            feeds.retain(|feed| feed.upgrade().is_some());
+            feeds.iter().filter_map(|feed| feed.upgrade()).collect()
+        };
+        for feed in feeds {
             feed.push(buffer, base_time);
-            true
-        });
+        }
     }
 }
 
