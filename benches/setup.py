@@ -145,8 +145,9 @@ def sequential(port, n):
     return time.monotonic() - start
 
 
-def start_server(impl, plugin_dir):
-    cmd = [SERVER_PYTHON, SERVE_PY, "--impl", impl, "--launch", LAUNCH,
+def start_server(impl, plugin_dir, launch=LAUNCH):
+    """serve.py for `impl` in its own process; returns (process, port)."""
+    cmd = [SERVER_PYTHON, SERVE_PY, "--impl", impl, "--launch", launch,
            "--plugin-dir", plugin_dir]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + SERVER_START_TIMEOUT

@@ -197,6 +197,8 @@ def parse_event(line):
 
 
 # gst-rtsp-server's rtspsession debug category (level 5) on the server's stderr.
+# Ours, onvifbackchannel-forward at level 4: the forward pipeline (re)starts.
+FORWARD_START = "starting the forward pipeline"
 SESSION_LINE = re.compile(
     r"gst_rtsp_session_(?:init|finalize):.* (init|finalize) session (0x[0-9a-f]+)")
 
@@ -207,7 +209,7 @@ class Server:
     Talk events (ours) are kept with the monotonic time they were read.
     """
 
-    def __init__(self, impl, target_dir):
+    def __init__(self, impl, target_dir, forward_linger_ms=None):
         env = dict(os.environ)
         if impl == "ours":
             plugin_dir = os.path.join(target_dir, "release")
@@ -217,11 +219,15 @@ class Server:
                     raise RuntimeError(f"{path} does not exist "
                                        "(cargo build --release --lib --examples)")
             cmd = [embed, "--port", "0", OUR_OUTPUT]
+            if forward_linger_ms is not None:
+                cmd[3:3] = ["--forward-linger", str(forward_linger_ms)]
             env["GST_PLUGIN_PATH"] = plugin_dir
         else:
             cmd = [SERVER_PYTHON, SERVE_PY, "--impl", "upstream", "--launch", FORWARD_LAUNCH]
         # GstRTSPSession objects: "init session 0x..." / "finalize session 0x...".
-        env["GST_DEBUG"] = ",".join(filter(None, [env.get("GST_DEBUG"), "rtspsession:5"]))
+        # Ours: "starting the forward pipeline" each time it (re)starts.
+        env["GST_DEBUG"] = ",".join(filter(None, [env.get("GST_DEBUG"), "rtspsession:5",
+                                                  "onvifbackchannel-forward:4"]))
         env["GST_DEBUG_NO_COLOR"] = "1"
         self.impl = impl
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -231,6 +237,7 @@ class Server:
         self.lock = threading.Lock()
         self.events = []  # (time, fields)
         self.sessions = []  # (time, "init" | "finalize", pointer)
+        self.forward_starts = 0  # ours: forward pipeline (re)starts
         self.threads = [
             threading.Thread(target=self._read_stdout, daemon=True),
             threading.Thread(target=self._read_stderr, daemon=True),
@@ -258,6 +265,10 @@ class Server:
     def _read_stderr(self):
         """Keep session lifetimes, and the last other lines (for the report)."""
         for line in self.proc.stderr:
+            if FORWARD_START in line:
+                with self.lock:
+                    self.forward_starts += 1
+                continue
             match = SESSION_LINE.search(line)
             if match:
                 with self.lock:
@@ -621,7 +632,8 @@ def run_soak(impl, args, payloads):
               "ok": False}
     print(f"== {impl}: {args.cycles} cycles ({', '.join(args.kinds)} in turn)", flush=True)
     try:
-        server = Server(impl, args.target_dir)
+        server = Server(impl, args.target_dir,
+                        args.forward_linger_ms if impl == "ours" else None)
     except RuntimeError as exc:
         record["errors"].append(f"server did not start: {exc}")
         print(f"   server did not start: {exc}", flush=True)
@@ -672,6 +684,7 @@ def run_soak(impl, args, payloads):
                     print(f"   {i + 1:5d} cycles, {record['failures']} failed: "
                           f"{brief(sample)}", flush=True)
         record["elapsed_s"] = round(time.monotonic() - started, 1)
+        record["forward_starts"] = server.forward_starts
         record["cycles_per_s"] = round(record["cycles_done"] / soak_seconds, 2) \
             if soak_seconds else None
         if server.alive():
@@ -783,6 +796,8 @@ def print_table(results):
                   f"peak RSS {end['peak_rss_mb']} MB")
             print(f"{'':<30}GstRTSPSession objects alive {base['rtsp_sessions']} -> "
                   f"{end['rtsp_sessions']}")
+        if r["impl"] == "ours":
+            print(f"{'':<30}forward pipeline (re)starts: {r.get('forward_starts')}")
         print(f"{'':<30}new client served at the end: "
               f"{'yes' if r['serving_at_end'] else 'NO'}"
               + (" (heard)" if r.get("final_heard") else ""))
@@ -832,6 +847,10 @@ def main():
                         help="at the end, wait up to this long for the server to hold no "
                              "RTSP session (dropped clients' sessions go when they time out "
                              "and the application cleans its pool; default 0: no wait)")
+    parser.add_argument("--forward-linger", dest="forward_linger_ms", type=int,
+                        metavar="MS", help="ours: the factory's forward-linger (0 stops the "
+                        "forward pipeline as each client leaves, so that every cycle "
+                        "restarts it; default: the factory's)")
     parser.add_argument("--seed", type=int, default=1, help="talk lengths")
     parser.add_argument("--target-dir", default=os.path.join(REPO, "target"),
                         help="cargo target directory holding release/examples/embed and "

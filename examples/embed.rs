@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release --examples
-//! GST_PLUGIN_PATH=$PWD/target/release target/release/examples/embed [--port N] [OUTPUT]
+//! GST_PLUGIN_PATH=$PWD/target/release target/release/examples/embed [--port N] [--forward-linger MS] [OUTPUT]
 //! ```
 //!
 //! Mounts the factory at /stream on a GstRTSPOnvifServer listening on
@@ -33,21 +33,43 @@ const LAUNCH: &str =
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
-fn parse_args() -> Result<(String, Option<String>), String> {
+struct Args {
+    port: String,
+    output: Option<String>,
+    /// The factory's `forward-linger` (ms), if given.
+    forward_linger: Option<u32>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    const USAGE: &str = "usage: embed [--port N] [--forward-linger MS] [OUTPUT-PIPELINE]";
     let mut args = std::env::args().skip(1);
-    let (mut port, mut output) = ("0".to_string(), None);
+    let mut parsed = Args {
+        port: "0".to_string(),
+        output: None,
+        forward_linger: None,
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--port" => port = args.next().ok_or("--port needs a value")?,
-            o if !o.starts_with('-') && output.is_none() => output = Some(o.to_string()),
-            _ => return Err("usage: embed [--port N] [OUTPUT-PIPELINE]".into()),
+            "--port" => parsed.port = args.next().ok_or("--port needs a value")?,
+            "--forward-linger" => {
+                let ms = args.next().ok_or("--forward-linger needs a value")?;
+                parsed.forward_linger = Some(ms.parse().map_err(|_| USAGE)?);
+            }
+            o if !o.starts_with('-') && parsed.output.is_none() => {
+                parsed.output = Some(o.to_string())
+            }
+            _ => return Err(USAGE.into()),
         }
     }
-    Ok((port, output))
+    Ok(parsed)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (port, output) = parse_args()?;
+    let Args {
+        port,
+        output,
+        forward_linger,
+    } = parse_args()?;
     gst::init()?;
 
     // Registers GstOnvifBackchannelMediaFactory.
@@ -63,6 +85,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     factory.set_launch(LAUNCH);
     if let Some(output) = &output {
         factory.set_property("output", output);
+    }
+    if let Some(ms) = forward_linger {
+        factory.set_property("forward-linger", ms);
     }
     // From a streaming thread.
     factory.connect("talk-event", false, |args| {

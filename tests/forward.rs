@@ -262,3 +262,111 @@ fn a_joining_client_is_answered_without_waiting_for_forward_data() {
         assert!(n > 0, "client {i} got no forward data after PLAY");
     }
 }
+
+/// Stream-start events reaching the forward pipeline's first appsink from
+/// now on: one each time the pipeline (re)starts.
+fn count_starts(pipeline: &gst::Pipeline) -> Arc<Mutex<usize>> {
+    let starts = Arc::new(Mutex::new(0));
+    let sink = pipeline.by_name("forward0").expect("appsink of pay0");
+    let counter = starts.clone();
+    sink.static_pad("sink").unwrap().add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            if let Some(gst::PadProbeData::Event(e)) = &info.data {
+                if e.type_() == gst::EventType::StreamStart {
+                    *counter.lock().unwrap() += 1;
+                }
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    starts
+}
+
+/// The forward pipeline stops `forward-linger` after the last client left
+/// (nothing keeps encoding or holds a device for nobody), a client that comes
+/// back within the linger finds it running, and the next client after it
+/// stopped starts the same pipeline again.
+#[test]
+fn the_forward_pipeline_stops_after_the_last_client_and_starts_again() {
+    let server = TestServer::start(&[("forward-linger", "400")]);
+    let mut a = viewer(&server);
+    assert!(a.count_interleaved(0, Duration::from_millis(300)) > 0);
+    let pipeline = forward_pipeline(&server).expect("running");
+    let starts = count_starts(&pipeline);
+    assert_eq!(a.teardown().status, 200);
+    drop(a);
+
+    // Back at once: the pipeline never stopped.
+    let mut b = viewer(&server);
+    assert!(b.count_interleaved(0, Duration::from_millis(300)) > 0);
+    assert_eq!(*starts.lock().unwrap(), 0, "restarted within the linger");
+    assert_eq!(pipeline.current_state(), gst::State::Playing);
+    assert_eq!(b.teardown().status, 200);
+    drop(b);
+
+    // Then nobody: it stops.
+    assert!(
+        eventually(Duration::from_secs(5), || pipeline.current_state()
+            == gst::State::Null),
+        "forward pipeline still {:?} after the linger",
+        pipeline.current_state()
+    );
+
+    // The next client starts the same pipeline again and gets data.
+    let mut c = viewer(&server);
+    assert!(c.count_interleaved(0, Duration::from_millis(500)) > 0);
+    assert_eq!(forward_pipeline(&server).as_ref(), Some(&pipeline));
+    assert_eq!(pipeline.current_state(), gst::State::Playing);
+    assert_eq!(*starts.lock().unwrap(), 1);
+}
+
+/// With `forward-linger=0`, many clients coming and going one after another
+/// each restart the pipeline, and each gets data.
+#[test]
+fn clients_one_after_another_restart_the_forward_pipeline_each_time() {
+    let server = TestServer::start(&[("forward-linger", "0")]);
+    let mut first = viewer(&server);
+    assert!(first.count_interleaved(0, Duration::from_millis(300)) > 0);
+    let pipeline = forward_pipeline(&server).expect("running");
+    let starts = count_starts(&pipeline);
+    assert_eq!(first.teardown().status, 200);
+    drop(first);
+    for i in 0..10 {
+        assert!(
+            eventually(Duration::from_secs(5), || pipeline.current_state()
+                == gst::State::Null),
+            "cycle {i}: not stopped"
+        );
+        let mut c = viewer(&server);
+        assert!(
+            c.count_interleaved(0, Duration::from_millis(300)) > 0,
+            "cycle {i}: no data"
+        );
+        assert_eq!(c.teardown().status, 200);
+    }
+    assert_eq!(*starts.lock().unwrap(), 10);
+}
+
+/// A client that vanishes (connection closed, no TEARDOWN) lets go of the
+/// forward pipeline at once, although its RTSP session lives on until it
+/// times out.
+#[test]
+fn a_vanished_client_lets_the_forward_pipeline_stop() {
+    let server = TestServer::start(&[("forward-linger", "0")]);
+    let mut a = viewer(&server);
+    assert!(a.count_interleaved(0, Duration::from_millis(300)) > 0);
+    let pipeline = forward_pipeline(&server).expect("running");
+    a.shutdown();
+    drop(a);
+    assert!(
+        eventually(Duration::from_secs(5), || pipeline.current_state()
+            == gst::State::Null),
+        "forward pipeline still {:?} after its only client vanished",
+        pipeline.current_state()
+    );
+    assert!(
+        server.session_pool().n_sessions() > 0,
+        "the test needs the vanished client's session to live on"
+    );
+}

@@ -83,6 +83,11 @@ pub const DEFAULT_LATENCY_MS: u32 = 20;
 /// everyone may talk.
 pub const TALK_PERMISSION: &str = "onvifbackchannel.talk";
 
+/// How long (ms) the forward pipeline runs on after its last client: long
+/// enough for a client that reconnects at once (a VMS after a network blip),
+/// short enough that an idle camera soon stops encoding.
+pub const DEFAULT_FORWARD_LINGER_MS: u32 = 5000;
+
 pub const DEFAULT_OUTPUT: &str = "audioconvert ! audioresample ! autoaudiosink";
 
 fn element_exists(name: &str) -> bool {
@@ -115,6 +120,18 @@ pub fn talk_properties(extra_flags: glib::ParamFlags) -> Vec<glib::ParamSpec> {
         glib::ParamSpecEnum::builder_with_default("talk-policy", TalkPolicyValue::default())
             .nick("Talk policy")
             .blurb("Who is heard when several clients send audio")
+            .flags(glib::ParamFlags::READWRITE | extra_flags)
+            .build(),
+        glib::ParamSpecUInt::builder("forward-linger")
+            .nick("Forward linger")
+            .blurb(
+                "Milliseconds the forward pipeline (launch) keeps running after the last \
+                 client left, so that a client that reconnects at once does not restart \
+                 the encoders; then it stops, releasing capture devices and encoders, \
+                 and the next client starts it again (0 = stop at once)",
+            )
+            .maximum(3_600_000)
+            .default_value(DEFAULT_FORWARD_LINGER_MS)
             .flags(glib::ParamFlags::READWRITE | extra_flags)
             .build(),
         glib::ParamSpecUInt::builder("max-talkers")
@@ -161,6 +178,7 @@ pub fn dscp_property(extra_flags: glib::ParamFlags) -> glib::ParamSpec {
 
 struct Settings {
     max_talkers: u32,
+    forward_linger: std::time::Duration,
     codecs: CodecList,
     /// Why the last `codecs` value was refused, until a valid one is set.
     codecs_error: Option<String>,
@@ -173,6 +191,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             max_talkers: 0,
+            forward_linger: std::time::Duration::from_millis(DEFAULT_FORWARD_LINGER_MS.into()),
             codecs: default_codecs(),
             codecs_error: None,
             output: DEFAULT_OUTPUT.into(),
@@ -225,8 +244,9 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                     .nick("Forward pipeline")
                     .blurb(
                         "The pipeline running `launch` once for every client (NULL until \
-                         the first client); after an error or the end of its stream, the \
-                         next client starts a new one",
+                         the first client); stopped forward-linger after the last client \
+                         left and started again by the next; after an error or the end of \
+                         its stream, the next client starts a new one",
                     )
                     .read_only()
                     .build(),
@@ -303,6 +323,14 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 gst::info!(CAT, imp = self, "DSCP of sent packets: {dscp}");
                 self.obj().set_dscp_qos(dscp);
             }
+            "forward-linger" => {
+                let linger = std::time::Duration::from_millis(value.get::<u32>().unwrap().into());
+                let state = self.state.lock().unwrap();
+                self.settings.lock().unwrap().forward_linger = linger;
+                if let Some(forward) = &state.forward {
+                    forward.set_linger(linger);
+                }
+            }
             "talk-policy" => {
                 let policy: TalkPolicyValue = value.get().unwrap();
                 let state = self.state.lock().unwrap();
@@ -331,6 +359,9 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
             "max-talkers" => self.settings.lock().unwrap().max_talkers.to_value(),
             "dscp" => self.obj().dscp_qos().to_value(),
             "voice-threshold" => self.settings.lock().unwrap().voice_threshold.to_value(),
+            "forward-linger" => {
+                (self.settings.lock().unwrap().forward_linger.as_millis() as u32).to_value()
+            }
             "forward-pipeline" => self
                 .state
                 .lock()
@@ -440,7 +471,8 @@ impl OnvifBackchannelMediaFactory {
             let _ = old.set_state(gst::State::Null);
         }
         let launch = self.obj().launch().ok_or("no launch line set")?;
-        let forward = Arc::new(SharedForward::start(&launch)?);
+        let linger = self.settings.lock().unwrap().forward_linger;
+        let forward = Arc::new(SharedForward::start(&launch, linger)?);
         state.forward = Some(forward.clone());
         state.last_forward_pipeline = Some(forward.pipeline().downgrade());
         Ok(forward)

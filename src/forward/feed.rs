@@ -17,6 +17,10 @@
 use gst::glib;
 use gst::subclass::prelude::*;
 
+/// Takes a hold on the shared forward pipeline, starting it if needed.
+pub type Holder =
+    Box<dyn Fn() -> Result<std::sync::Arc<dyn std::any::Any + Send + Sync>, String> + Send + Sync>;
+
 glib::wrapper! {
     pub struct ForwardFeed(ObjectSubclass<imp::ForwardFeed>)
         @extends gst::Element, gst::Object;
@@ -36,10 +40,17 @@ impl ForwardFeed {
             .set_key_unit_request(std::sync::Arc::new(request));
     }
 
-    /// Keeps `source` (the shared forward pipeline) alive as long as this
-    /// feed: the pipeline runs while some client's media holds a feed.
-    pub fn keep_alive(&self, source: std::sync::Arc<dyn std::any::Any + Send + Sync>) {
-        *self.imp().source.lock().unwrap() = Some(source);
+    /// How the feed takes a hold on the shared forward pipeline (which
+    /// starts it if it is stopped): now, and again whenever the client
+    /// media is prepared anew. The hold is let go when the client media
+    /// stops (state NULL), even if the media object lives on in a session:
+    /// the pipeline runs while some client's media is prepared.
+    pub fn set_holder(&self, holder: Holder) -> Result<(), String> {
+        let hold = holder()?;
+        let imp = self.imp();
+        *imp.hold.lock().unwrap() = Some(hold);
+        *imp.holder.lock().unwrap() = Some(holder);
+        Ok(())
     }
 
     /// Sends `buffer`, timestamped in the running time of a pipeline whose
@@ -99,7 +110,10 @@ mod imp {
     pub struct ForwardFeed {
         srcpad: gst::Pad,
         state: Mutex<State>,
-        pub(super) source: Mutex<Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>>,
+        /// Takes a hold on the shared forward pipeline.
+        pub(super) holder: Mutex<Option<super::Holder>>,
+        /// The hold, while the client media is prepared.
+        pub(super) hold: Mutex<Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>>,
     }
 
     #[glib::object_subclass]
@@ -128,7 +142,8 @@ mod imp {
             ForwardFeed {
                 srcpad,
                 state: Mutex::new(State::default()),
-                source: Mutex::new(None),
+                holder: Mutex::new(None),
+                hold: Mutex::new(None),
             }
         }
     }
@@ -162,8 +177,10 @@ mod imp {
             &self,
             transition: gst::StateChange,
         ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-            if transition == gst::StateChange::PlayingToPaused {
-                self.state.lock().unwrap().playing = false;
+            match transition {
+                gst::StateChange::PlayingToPaused => self.state.lock().unwrap().playing = false,
+                gst::StateChange::NullToReady => self.take_hold()?,
+                _ => (),
             }
             let mut ret = self.parent_change_state(transition)?;
             match transition {
@@ -186,6 +203,12 @@ mod imp {
                     let mut state = self.state.lock().unwrap();
                     state.need_events = true;
                     state.started = false;
+                }
+                gst::StateChange::ReadyToNull => {
+                    // The client media stopped; it may live on, unused, in
+                    // its RTSP session until that times out.
+                    gst::debug!(CAT, imp = self, "client stopped: letting go of the forward");
+                    self.hold.lock().unwrap().take();
                 }
                 _ => (),
             }
@@ -228,6 +251,28 @@ mod imp {
                 _ => {
                     gst::log!(CAT, imp = self, "ignoring upstream {:?}", event.type_());
                     false
+                }
+            }
+        }
+
+        /// Takes a hold on the forward pipeline unless the feed has one.
+        fn take_hold(&self) -> Result<(), gst::StateChangeError> {
+            let mut hold = self.hold.lock().unwrap();
+            if hold.is_some() {
+                return Ok(());
+            }
+            let holder = self.holder.lock().unwrap();
+            let Some(holder) = holder.as_ref() else {
+                return Ok(());
+            };
+            match holder() {
+                Ok(h) => {
+                    *hold = Some(h);
+                    Ok(())
+                }
+                Err(err) => {
+                    gst::element_imp_error!(self, gst::CoreError::StateChange, ["{err}"]);
+                    Err(gst::StateChangeError)
                 }
             }
         }

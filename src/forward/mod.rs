@@ -12,15 +12,18 @@
 //! A client that joins asks the encoders for a key unit and is fed from its
 //! first key frame on, so it can decode at once.
 //!
-//! The pipeline starts with the first client and keeps running (stopping
-//! it with the last client and starting it again for the next made the heap
-//! grow by about 100 kB per client: every start brings new streaming
-//! threads, and glibc gives each its own arena). One that fails or ends
-//! stops at once, releasing its devices, and the next client gets a new one;
-//! clients of the old one keep it (stopped) until they go.
+//! The pipeline starts with the first client. When the last client leaves,
+//! it lingers (`forward-linger`), so that a client that reconnects at once
+//! does not restart the encoders, and then stops (state NULL), which releases
+//! capture devices and encoders. The next client starts the same pipeline
+//! again: it is built once, so a restart makes no new elements, and its
+//! streaming threads come back from GStreamer's thread pool. One that fails
+//! or ends stops at once, releasing its devices, and the next client gets a
+//! new one; clients of the old one keep it (stopped) until they go.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
@@ -50,17 +53,65 @@ struct Stream {
     caps_known: Condvar,
 }
 
+/// Who uses the pipeline, and when it stops.
+struct Lifecycle {
+    /// Holds of client feeds (one per stream of each prepared client media).
+    clients: usize,
+    /// It was set to PLAYING and not stopped since.
+    playing: bool,
+    /// When it stops if no client comes: the last client left.
+    stop_at: Option<Instant>,
+    /// How long it keeps running after the last client left.
+    linger: Duration,
+    /// The forward is dropped: the control thread ends.
+    shutdown: bool,
+}
+
+/// State shared with the control thread that stops a lingering pipeline.
+struct Control {
+    life: Mutex<Lifecycle>,
+    changed: Condvar,
+    /// Held while the pipeline starts or stops, so that the two never
+    /// overlap. Never taken while holding `life`.
+    switching: Mutex<()>,
+}
+
 /// The mount's single forward pipeline.
 pub struct SharedForward {
     pipeline: gst::Pipeline,
     streams: Vec<std::sync::Arc<Stream>>,
     /// Set on an error or the end of the stream: no client can use it any more.
     ended: Arc<AtomicBool>,
+    control: Arc<Control>,
+}
+
+/// A client feed's hold on the forward pipeline, while its media is
+/// prepared: the last one to let go starts the linger.
+struct ClientHold {
+    forward: Arc<SharedForward>,
+}
+
+impl Drop for ClientHold {
+    fn drop(&mut self) {
+        let control = &self.forward.control;
+        let mut life = control.life.lock().unwrap();
+        life.clients = life.clients.saturating_sub(1);
+        if life.clients == 0 {
+            gst::debug!(
+                CAT,
+                "last client left: forward pipeline stops in {:?} unless one comes",
+                life.linger
+            );
+            life.stop_at = Some(Instant::now() + life.linger);
+            control.changed.notify_all();
+        }
+    }
 }
 
 impl SharedForward {
-    /// Builds the pipeline from `launch` and starts it.
-    pub fn start(launch: &str) -> Result<SharedForward, String> {
+    /// Builds the pipeline from `launch`; the first client starts it, and it
+    /// stops `linger` after the last one left.
+    pub fn start(launch: &str, linger: Duration) -> Result<SharedForward, String> {
         let element = gst::parse::launch_full(launch, None, gst::ParseFlags::PLACE_IN_BIN)
             .map_err(|e| format!("cannot parse launch '{launch}': {e}"))?;
         let bin = element
@@ -173,14 +224,60 @@ impl SharedForward {
             "forward pipeline with {} streams: {launch}",
             streams.len()
         );
-        pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|_| format!("forward pipeline '{launch}' failed to start"))?;
+        let control = Arc::new(Control {
+            life: Mutex::new(Lifecycle {
+                clients: 0,
+                playing: false,
+                stop_at: None,
+                linger,
+                shutdown: false,
+            }),
+            changed: Condvar::new(),
+            switching: Mutex::new(()),
+        });
+        spawn_control_thread(&control, &pipeline, &streams)?;
         Ok(SharedForward {
             pipeline,
             streams,
             ended,
+            control,
         })
+    }
+
+    /// How long the pipeline keeps running after the last client left.
+    pub fn set_linger(&self, linger: Duration) {
+        let mut life = self.control.life.lock().unwrap();
+        if life.linger != linger {
+            life.linger = linger;
+            if let Some(at) = life.stop_at.as_mut() {
+                *at = Instant::now() + linger;
+            }
+            self.control.changed.notify_all();
+        }
+    }
+
+    /// Registers a new client and starts the pipeline if it is stopped.
+    fn hold(self: &Arc<Self>) -> Result<Arc<ClientHold>, String> {
+        let _switching = self.control.switching.lock().unwrap();
+        let start = {
+            let mut life = self.control.life.lock().unwrap();
+            life.clients += 1;
+            life.stop_at = None;
+            !std::mem::replace(&mut life.playing, true)
+        };
+        // From here, dropping the hold undoes the count.
+        let hold = Arc::new(ClientHold {
+            forward: self.clone(),
+        });
+        if start {
+            gst::info!(CAT, "starting the forward pipeline for a client");
+            if self.pipeline.set_state(gst::State::Playing).is_err() {
+                let _ = self.pipeline.set_state(gst::State::Null);
+                self.control.life.lock().unwrap().playing = false;
+                return Err("forward pipeline failed to start".into());
+            }
+        }
+        Ok(hold)
     }
 
     /// Whether it still runs (no error, no end of stream).
@@ -196,11 +293,19 @@ impl SharedForward {
     /// stream, payloaders named `pay0`, `pay1`... as gst-rtsp-server wants.
     /// The bin holds on to this forward.
     pub fn client_bin(self: &Arc<Self>) -> Result<gst::Bin, String> {
+        // Started (if it was stopped) while the caps are waited for; each
+        // feed then holds it.
+        let _starting = self.hold()?;
         let bin = gst::Bin::new();
         for stream in &self.streams {
             let caps = stream.wait_caps()?;
             let feed = ForwardFeed::new(&caps);
-            feed.keep_alive(self.clone());
+            let forward = self.clone();
+            feed.set_holder(Box::new(move || {
+                forward
+                    .hold()
+                    .map(|hold| hold as Arc<dyn std::any::Any + Send + Sync>)
+            }))?;
             let weak = std::sync::Arc::downgrade(stream);
             feed.set_key_unit_request(move || {
                 if let Some(stream) = weak.upgrade() {
@@ -221,8 +326,71 @@ impl SharedForward {
 impl Drop for SharedForward {
     fn drop(&mut self) {
         gst::info!(CAT, "forward pipeline released: stopping it");
+        self.control.life.lock().unwrap().shutdown = true;
+        self.control.changed.notify_all();
         stop(self.pipeline.clone());
     }
+}
+
+/// Starts the thread that stops the pipeline when the linger after the last
+/// client has passed. It holds neither the pipeline nor the forward.
+fn spawn_control_thread(
+    control: &Arc<Control>,
+    pipeline: &gst::Pipeline,
+    streams: &[Arc<Stream>],
+) -> Result<(), String> {
+    let control = control.clone();
+    let pipeline = pipeline.downgrade();
+    let streams: Vec<std::sync::Weak<Stream>> = streams.iter().map(Arc::downgrade).collect();
+    std::thread::Builder::new()
+        .name("onvifbc-fwd-ctl".into())
+        .spawn(move || loop {
+            // Wait for the linger after the last client to pass.
+            {
+                let mut life = control.life.lock().unwrap();
+                loop {
+                    if life.shutdown {
+                        return;
+                    }
+                    match life.stop_at {
+                        Some(at) if life.clients == 0 => {
+                            let now = Instant::now();
+                            if now >= at {
+                                life.stop_at = None;
+                                break;
+                            }
+                            life = control.changed.wait_timeout(life, at - now).unwrap().0;
+                        }
+                        _ => life = control.changed.wait(life).unwrap(),
+                    }
+                }
+            }
+            let _switching = control.switching.lock().unwrap();
+            {
+                // A client may have come meanwhile.
+                let mut life = control.life.lock().unwrap();
+                if life.clients > 0 || !life.playing {
+                    continue;
+                }
+                life.playing = false;
+            }
+            let Some(pipeline) = pipeline.upgrade() else {
+                return;
+            };
+            gst::info!(
+                CAT,
+                "no client for the linger time: stopping the forward pipeline"
+            );
+            let _ = pipeline.set_state(gst::State::Null);
+            // A restarted encoder may negotiate anew: the next client waits
+            // for the caps of its first output.
+            for stream in streams.iter().filter_map(std::sync::Weak::upgrade) {
+                *stream.caps.lock().unwrap() = None;
+            }
+            gst::debug!(CAT, "forward pipeline stopped until the next client");
+        })
+        .map(|_| ())
+        .map_err(|err| format!("cannot start the forward control thread: {err}"))
 }
 
 /// Stops a forward pipeline on the thread kept for that: the last reference

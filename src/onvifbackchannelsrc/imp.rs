@@ -242,9 +242,8 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .unwrap_or_else(|| DEFAULT_MOUNT_POINT.into())
             }
             "launch" => self.factory.set_property_from_value("launch", value),
-            "codecs" | "talk-policy" | "max-talkers" | "dscp" | "voice-threshold" => {
-                self.factory.set_property_from_value(pspec.name(), value)
-            }
+            "codecs" | "talk-policy" | "max-talkers" | "dscp" | "voice-threshold"
+            | "forward-linger" => self.factory.set_property_from_value(pspec.name(), value),
             "latency" => self.factory.set_latency(value.get().unwrap()),
             "server" => settings.server = value.get().unwrap(),
             "users-file" => settings.users_file = value.get().unwrap(),
@@ -267,9 +266,8 @@ impl ObjectImpl for OnvifBackchannelSrc {
                 .map_or(-1, |s| s.bound_port as i32)
                 .to_value(),
             "mount-point" => settings.mount_point.to_value(),
-            "launch" | "codecs" | "talk-policy" | "max-talkers" | "dscp" | "voice-threshold" => {
-                self.factory.property_value(pspec.name())
-            }
+            "launch" | "codecs" | "talk-policy" | "max-talkers" | "dscp" | "voice-threshold"
+            | "forward-linger" => self.factory.property_value(pspec.name()),
             "latency" => self.factory.latency().to_value(),
             "server" => settings.server.to_value(),
             "users-file" => settings.users_file.to_value(),
