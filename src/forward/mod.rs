@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 mod feed;
+mod threads;
 use feed::ForwardFeed;
+use threads::StayingThreadPool;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -183,8 +185,21 @@ impl SharedForward {
         let ended = Arc::new(AtomicBool::new(false));
         let weak_pipeline = pipeline.downgrade();
         let has_ended = ended.clone();
+        // Its streaming threads stay from one start to the next.
+        let pool = StayingThreadPool::new("onvifbc-fwd");
         pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
             let end = match msg.view() {
+                gst::MessageView::StreamStatus(status)
+                    if status.get().0 == gst::StreamStatusType::Create =>
+                {
+                    if let Some(task) = status
+                        .stream_status_object()
+                        .and_then(|v| v.get::<gst::Task>().ok())
+                    {
+                        task.set_pool(&pool);
+                    }
+                    false
+                }
                 gst::MessageView::Error(err) => {
                     gst::error!(
                         CAT,
