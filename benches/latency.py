@@ -7,16 +7,23 @@ and at latency=0 with this crate's GstOnvifBackchannelMediaFactory.
 
 For every trial a raw RTSP client (plain Python sockets, no GStreamer)
 connects over TCP, DESCRIBEs with the ONVIF back-channel Require tag, SETUPs
-the sendonly audio track interleaved, PLAYs and then streams PCMU RTP in real
-time: 1 s of silence, 0.5 s of a loud 1 kHz tone, then silence.  The server
+the sendonly audio track (TCP interleaved, or UDP with --transport udp),
+PLAYs and then streams PCMU RTP in real time: 1 s of silence, 0.5 s of a loud 1 kHz tone, then silence.  The server
 pipeline decodes the audio and sends S16LE samples to a UDP socket owned by
 this script.  Latency is the time between writing the first loud RTP packet
 and receiving the first UDP datagram that contains a loud sample.
+
+The client sets TCP_NODELAY on its RTSP connection unless
+--client-nodelay off: most clients leave Nagle's algorithm on, and then
+over TCP each small packet waits in the client's kernel until the server has
+acknowledged the previous one.
 
 Run with Debian's interpreter (needs python3-gi, gir1.2-gst-rtsp-server-1.0):
 
     /usr/bin/python3 benches/latency.py [--trials N] [--json out.json]
                                         [--only upstream|ours]
+                                        [--transport tcp|udp]
+                                        [--client-nodelay on|off]
                                         [--plugin-dir DIR]
 """
 
@@ -57,6 +64,10 @@ LOUD_THRESHOLD = 8000
 DETECT_TIMEOUT = 2.0  # seconds after the loud start before a trial fails
 RTSP_TIMEOUT = 5.0  # seconds to wait for any RTSP response
 QUIET_SECONDS = 0.5  # no RTP sent for this long before TEARDOWN
+
+# How the talker reaches the server, set from the command line.
+TRANSPORT = "tcp"  # RTP interleaved in the RTSP connection, or "udp"
+CLIENT_NODELAY = True  # TCP_NODELAY on the RTSP connection
 
 FORWARD_LAUNCH = (
     "( audiotestsrc is-live=true wave=silence ! mulawenc "
@@ -156,7 +167,8 @@ class LoudDetector:
 
 
 class RtspClient:
-    """Tiny RTSP/1.0 client over one TCP connection with interleaved RTP.
+    """Tiny RTSP/1.0 client over one TCP connection, RTP interleaved in it or
+    over UDP (TRANSPORT).
 
     A reader thread parses everything the server sends: RTSP responses are
     queued for `request()`, interleaved ($) frames are discarded.
@@ -166,8 +178,13 @@ class RtspClient:
         self.port = port
         self.url = f"rtsp://{HOST}:{port}{MOUNT}"
         self.sock = socket.create_connection((HOST, port), timeout=RTSP_TIMEOUT)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if CLIENT_NODELAY:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(0.2)
+        # UDP: one RTP/RTCP socket pair per track; forward data is never read
+        # (the kernel drops it once the buffer is full).
+        self.udp_sockets = []
+        self.rtp_target = None  # interleaved channel, or (udp socket, address)
         self.cseq = 0
         self.session = None
         self.responses = queue.Queue()
@@ -237,11 +254,39 @@ class RtspClient:
         """Write one interleaved frame ($, channel, 16-bit length, data)."""
         self.sock.sendall(struct.pack("!cBH", b"$", channel, len(payload)) + payload)
 
+    def udp_pair(self):
+        """Bind an RTP/RTCP socket pair on consecutive ports; return the pair."""
+        for _ in range(50):
+            rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            rtp.bind((HOST, 0))
+            port = rtp.getsockname()[1]
+            if port % 2 == 0 and port < 65535:
+                rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    rtcp.bind((HOST, port + 1))
+                except OSError:
+                    rtcp.close()
+                else:
+                    self.udp_sockets += [rtp, rtcp]
+                    return rtp, rtcp
+            rtp.close()
+        raise RtspError("no free UDP port pair")
+
+    def send_rtp(self, packet):
+        """Send one RTP packet on the back channel set up by start_session()."""
+        if isinstance(self.rtp_target, int):
+            self.send_interleaved(self.rtp_target, packet)
+        else:
+            sock, address = self.rtp_target
+            sock.sendto(packet, address)
+
     def close(self):
         """Stop the reader thread and close the connection."""
         self.closed.set()
         self.reader.join(timeout=1.0)
         self.sock.close()
+        for sock in self.udp_sockets:
+            sock.close()
 
 
 # --------------------------------------------------------------------------
@@ -249,8 +294,18 @@ class RtspClient:
 # --------------------------------------------------------------------------
 
 
+def server_rtp_port(transport):
+    """The server's RTP port from a Transport reply (server_port=a-b)."""
+    for part in transport.split(";"):
+        if part.startswith("server_port="):
+            return int(part.split("=")[1].split("-")[0])
+    raise RtspError(f"no server_port in Transport: {transport!r}")
+
+
 def start_session(client):
-    """OPTIONS/DESCRIBE/SETUP/PLAY; return the back channel's RTP channel."""
+    """OPTIONS/DESCRIBE/SETUP/PLAY; sets client.rtp_target to the back
+    channel (TRANSPORT: interleaved channel, or UDP to its server port) and
+    returns it, or None if there is none."""
     client.request("OPTIONS", client.url)
     _, headers, sdp = client.request("DESCRIBE", client.url,
                                      {"Accept": "application/sdp"})
@@ -258,17 +313,23 @@ def start_session(client):
     # Forward tracks are set up too (first): otherwise upstream's unused
     # payloader can stop with "not-linked" and take the whole media down.
     tracks = sorted(sdp_tracks(sdp, base), key=lambda track: track[1])
-    channel = None
     for index, (control, backchannel) in enumerate(tracks):
-        _, headers, _ = client.request(
-            "SETUP", control,
-            {"Transport": "RTP/AVP/TCP;unicast;"
-                          f"interleaved={2 * index}-{2 * index + 1}"})
+        if TRANSPORT == "udp":
+            rtp, _ = client.udp_pair()
+            port = rtp.getsockname()[1]
+            transport = f"RTP/AVP;unicast;client_port={port}-{port + 1}"
+        else:
+            rtp = None
+            transport = f"RTP/AVP/TCP;unicast;interleaved={2 * index}-{2 * index + 1}"
+        _, headers, _ = client.request("SETUP", control, {"Transport": transport})
         client.session = headers["session"].split(";")[0]
         if backchannel:
-            channel = interleaved_channel(headers.get("transport", ""))
+            reply = headers.get("transport", "")
+            client.rtp_target = (
+                (rtp, (HOST, server_rtp_port(reply))) if rtp is not None
+                else interleaved_channel(reply))
     client.request("PLAY", client.url)
-    return channel
+    return client.rtp_target
 
 
 def stream_and_measure(client, channel, detector, payloads):
@@ -301,11 +362,11 @@ def stream_and_measure(client, channel, detector, payloads):
         packet += tone if is_tone else silence
         if is_tone and loud_sent is None:
             armed_at.append(time.monotonic())
-            client.send_interleaved(channel, packet)
+            client.send_rtp(packet)
             loud_sent = time.monotonic()
             deadline[0] = loud_sent + DETECT_TIMEOUT
         else:
-            client.send_interleaved(channel, packet)
+            client.send_rtp(packet)
         seq += 1
         rtp_ts += PACKET_SAMPLES
         n += 1
@@ -326,7 +387,7 @@ def run_trial(rtsp_port, detector, payloads):
     try:
         channel = start_session(client)
         if channel is None:
-            raise RtspError("back channel SETUP returned no interleaved channel")
+            raise RtspError("back channel SETUP returned no RTP target")
         latency = stream_and_measure(client, channel, detector, payloads)
         # Let the server's back-channel pipeline run dry before TEARDOWN:
         # upstream gst-rtsp-server 1.22 can deadlock when a TEARDOWN arrives
@@ -372,7 +433,7 @@ class BackgroundTalkers:
                     for k in range(PACKET_SAMPLES))
                 packet = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF,
                                      rtp_ts & 0xFFFFFFFF, ssrc) + payload
-                client.send_interleaved(channel, packet)
+                client.send_rtp(packet)
                 seq, rtp_ts, phase, n = seq + 1, rtp_ts + PACKET_SAMPLES, phase + PACKET_SAMPLES, n + 1
                 self.stop_event.wait(max(0.0, start + n * PACKET_SECONDS - time.monotonic()))
             time.sleep(QUIET_SECONDS)
@@ -595,10 +656,19 @@ def main():
     parser.add_argument("--lead-in-ms", type=int, default=1000,
                         help="silence sent before the tone (0: the tone starts "
                              "the talk, so stream set-up counts too)")
+    parser.add_argument("--transport", choices=("tcp", "udp"), default="tcp",
+                        help="how the talker sends RTP: interleaved in the RTSP "
+                             "connection (tcp) or over UDP")
+    parser.add_argument("--client-nodelay", choices=("on", "off"), default="on",
+                        help="TCP_NODELAY on the client's RTSP connection (off: "
+                             "Nagle's algorithm, as most clients leave it)")
     args = parser.parse_args()
-    global SILENCE_SECONDS
+    global SILENCE_SECONDS, TRANSPORT, CLIENT_NODELAY
     SILENCE_SECONDS = args.lead_in_ms / 1000
-    print(f"lead-in: {args.lead_in_ms} ms of silence before the tone", flush=True)
+    TRANSPORT = args.transport
+    CLIENT_NODELAY = args.client_nodelay == "on"
+    print(f"lead-in: {args.lead_in_ms} ms of silence before the tone; talker "
+          f"over {TRANSPORT}, client TCP_NODELAY {args.client_nodelay}", flush=True)
 
     Gst.init(None)
     payloads = make_payloads()

@@ -26,6 +26,7 @@ pub mod sdp;
 mod talk;
 pub mod talk_floor;
 pub mod talk_mixer;
+mod tcp_ack;
 pub mod upsample;
 pub mod users;
 pub mod vad;

@@ -539,6 +539,58 @@ impl OnvifBackchannelMediaFactory {
                 receiver.set_up();
             }
         });
+        let weak = self.obj().downgrade();
+        client.connect_setup_request(move |_, ctx| {
+            if let Some(factory) = weak.upgrade() {
+                factory.imp().setup_done(ctx);
+            }
+        });
+    }
+
+    /// A SETUP was answered: a back channel interleaved in the client's
+    /// RTSP connection gets that connection's socket, to acknowledge each
+    /// packet at once (see [`crate::tcp_ack`]).
+    fn setup_done(&self, ctx: &gst_rtsp_server::RTSPContext) {
+        use glib::translate::{from_glib_none, ToGlibPtr};
+        // SAFETY: the context and everything it points to are valid while
+        // the request is handled; the bindings expose neither its media,
+        // stream, transport nor connection. The read socket is owned by the
+        // connection and only referenced here.
+        let (media, stream, socket): (
+            Option<gst_rtsp_server::RTSPMedia>,
+            Option<gst_rtsp_server::RTSPStream>,
+            Option<gst_rtsp_server::gio::Socket>,
+        ) = unsafe {
+            let raw: *mut gst_rtsp_server::ffi::GstRTSPContext = ctx.to_glib_none().0;
+            let interleaved = !(*raw).trans.is_null() && {
+                let transport =
+                    gst_rtsp_server::ffi::gst_rtsp_stream_transport_get_transport((*raw).trans);
+                !transport.is_null()
+                    && (*transport).lower_transport & gst_rtsp::ffi::GST_RTSP_LOWER_TRANS_TCP != 0
+            };
+            let socket = if interleaved && !(*raw).conn.is_null() {
+                from_glib_none(gst_rtsp::ffi::gst_rtsp_connection_get_read_socket(
+                    (*raw).conn,
+                ))
+            } else {
+                None
+            };
+            (
+                from_glib_none((*raw).media),
+                from_glib_none((*raw).stream),
+                socket,
+            )
+        };
+        if !stream.is_some_and(|s| s.sinkpad().is_some()) {
+            return;
+        }
+        let Some(receiver) = media
+            .and_then(|m| m.downcast::<OnvifBackchannelMedia>().ok())
+            .and_then(|m| m.receiver())
+        else {
+            return;
+        };
+        receiver.set_ack_socket(socket.as_ref().map(crate::tcp_ack::AckSocket::new));
     }
 
     /// The back channel of one of this factory's mounts that the request's

@@ -10,6 +10,7 @@ use crate::direct::{DirectDecoder, Outcome};
 use crate::rtp;
 use crate::talk::{self, Talk};
 use crate::talk_floor::{TalkerId, Verdict};
+use crate::tcp_ack::AckSocket;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -44,6 +45,9 @@ pub struct BackchannelReceiver {
     /// Losses seen on packets that were not offered to the talk (not
     /// advertised), reported with the next one that is.
     unreported_lost: AtomicU64,
+    /// The client's RTSP connection, when the back channel is interleaved
+    /// in it: every packet is acknowledged at once (see `tcp_ack`).
+    ack_socket: Mutex<Option<AckSocket>>,
 }
 
 /// Larger packets are dropped: 16 kB hold 170 ms of the widest codec we
@@ -199,7 +203,40 @@ impl BackchannelReceiver {
         }
     }
 
+    pub(super) fn set_ack_socket(&self, socket: Option<AckSocket>) {
+        gst::debug!(
+            CAT,
+            imp = self,
+            "{}",
+            if socket.is_some() {
+                "back channel interleaved in the RTSP connection: packets are acknowledged at once"
+            } else {
+                "back channel not interleaved"
+            }
+        );
+        *self.ack_socket.lock().unwrap() = socket;
+    }
+
+    /// Has the kernel acknowledge the packets read from the client's RTSP
+    /// connection now rather than up to 40 ms later: a client with Nagle's
+    /// algorithm on sends nothing more until then (see `tcp_ack`).
+    fn ack_now(&self) {
+        let mut socket = self.ack_socket.lock().unwrap();
+        let Some(ack) = socket.as_ref() else {
+            return;
+        };
+        match ack.ack_now() {
+            Ok(true) => {}
+            Ok(false) => *socket = None,
+            Err(err) => {
+                gst::debug!(CAT, imp = self, "cannot set TCP_QUICKACK: {err}");
+                *socket = None;
+            }
+        }
+    }
+
     pub(super) fn leave(&self) {
+        *self.ack_socket.lock().unwrap() = None;
         if self.left.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -263,6 +300,7 @@ impl BackchannelReceiver {
                     return gst::PadProbeReturn::Ok;
                 };
                 let imp = obj.imp();
+                imp.ack_now();
                 // Rejected packets are taken out of the probe info and reported as
                 // handled: the sender sees success and nothing else touches them.
                 if let Some(buffer) = info.buffer() {

@@ -76,6 +76,13 @@ impl BackchannelReceiver {
         self.imp().set_up()
     }
 
+    /// The socket of the client's RTSP connection when the back channel is
+    /// interleaved in it (None over UDP): received packets are acknowledged
+    /// at once.
+    pub fn set_ack_socket(&self, socket: Option<crate::tcp_ack::AckSocket>) {
+        self.imp().set_ack_socket(socket)
+    }
+
     /// The client is gone: release the floor and drop queued audio.
     pub fn leave(&self) {
         self.imp().leave()

@@ -257,6 +257,12 @@ impl RtspClient {
         })
     }
 
+    /// The connection's socket, e.g. to turn TCP_NODELAY off again or read
+    /// its TCP_INFO.
+    pub fn socket(&self) -> &TcpStream {
+        &self.writer
+    }
+
     pub fn shutdown(&self) {
         let _ = self.writer.shutdown(std::net::Shutdown::Both);
     }
