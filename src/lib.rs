@@ -9,6 +9,7 @@
 
 use gst::glib;
 
+pub mod client_limit;
 pub mod codecs;
 pub mod direct;
 pub mod factory;

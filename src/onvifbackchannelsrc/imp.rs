@@ -42,13 +42,15 @@
  * ]| rtsps:// with users `name:password:viewer|talker`, one per line
  * (chmod 600 the file).
  */
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_rtsp_server::prelude::*;
 
+use crate::client_limit::ClientSlots;
 use crate::factory::OnvifBackchannelMediaFactory;
 use crate::outputsrc::TalkOutputSrc;
 use crate::talk;
@@ -72,6 +74,9 @@ const DEFAULT_LAUNCH: &str =
 const DEFAULT_LATENCY: u32 = crate::factory::DEFAULT_LATENCY_MS;
 
 const DEFAULT_SESSION_TIMEOUT: u32 = 60;
+/// Connections at once. Cameras allow 10 to 20 viewers; each client that
+/// has set up a stream costs about 5 threads and 4 file descriptors here.
+const DEFAULT_MAX_CLIENTS: u32 = 20;
 
 struct Settings {
     address: String,
@@ -116,6 +121,8 @@ pub struct OnvifBackchannelSrc {
     state: Mutex<Option<State>>,
     factory: OnvifBackchannelMediaFactory,
     output: TalkOutputSrc,
+    /// `max-clients`, read at every new connection of our own server.
+    max_clients: Arc<AtomicU32>,
 }
 
 #[glib::object_subclass]
@@ -133,6 +140,7 @@ impl ObjectSubclass for OnvifBackchannelSrc {
             state: Mutex::default(),
             factory,
             output: TalkOutputSrc::new(None),
+            max_clients: Arc::new(AtomicU32::new(DEFAULT_MAX_CLIENTS)),
         }
     }
 }
@@ -211,6 +219,16 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .default_value(DEFAULT_SESSION_TIMEOUT)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("max-clients")
+                    .nick("Maximum clients")
+                    .blurb(
+                        "RTSP connections the server takes at once; the requests of more get \
+                         503 Service Unavailable, and they are closed (0 = no limit). Not \
+                         applied to an application's server",
+                    )
+                    .default_value(DEFAULT_MAX_CLIENTS)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecObject::builder::<gst_rtsp_server::RTSPServer>("server")
                     .nick("Server")
                     .blurb(
@@ -249,6 +267,9 @@ impl ObjectImpl for OnvifBackchannelSrc {
             "users-file" => settings.users_file = value.get().unwrap(),
             "tls-certificate" => settings.tls_certificate = value.get().unwrap(),
             "session-timeout" => settings.session_timeout = value.get().unwrap(),
+            "max-clients" => self
+                .max_clients
+                .store(value.get().unwrap(), Ordering::SeqCst),
             _ => unreachable!(),
         }
     }
@@ -273,6 +294,7 @@ impl ObjectImpl for OnvifBackchannelSrc {
             "users-file" => settings.users_file.to_value(),
             "tls-certificate" => settings.tls_certificate.to_value(),
             "session-timeout" => settings.session_timeout.to_value(),
+            "max-clients" => self.max_clients.load(Ordering::SeqCst).to_value(),
             _ => unreachable!(),
         }
     }
@@ -373,6 +395,13 @@ impl OnvifBackchannelSrc {
                          give the server its own GstRTSPAuth"
                     );
                 }
+                if self.max_clients.load(Ordering::SeqCst) != DEFAULT_MAX_CLIENTS {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "max-clients is not applied to an application's server"
+                    );
+                }
                 if !server.is::<gst_rtsp_server::RTSPOnvifServer>() {
                     gst::warning!(
                         CAT,
@@ -391,8 +420,24 @@ impl OnvifBackchannelSrc {
                     server.set_auth(Some(&auth));
                 }
                 let timeout = settings.session_timeout;
+                let max_clients = self.max_clients.clone();
+                let slots = Arc::new(ClientSlots::default());
+                let weak = self.obj().downgrade();
                 server.connect_client_connected(move |_, client| {
                     client.connect_new_session(move |_, session| session.set_timeout(timeout));
+                    let max = max_clients.load(Ordering::SeqCst);
+                    match slots.try_take(max) {
+                        Ok(taken) => {
+                            gst::debug!(CAT, "client {} connected ({taken} now)", peer(client));
+                            let slots = slots.clone();
+                            client.connect_closed(move |_| slots.release());
+                        }
+                        Err(taken) => {
+                            if let Some(obj) = weak.upgrade() {
+                                obj.imp().refuse(client, taken, max);
+                            }
+                        }
+                    }
                 });
                 let ctx = glib::MainContext::new();
                 let source = server.attach(Some(&ctx)).map_err(|err| {
@@ -467,6 +512,62 @@ impl OnvifBackchannelSrc {
         drop(settings);
         self.obj().notify("bound-port");
         Ok(())
+    }
+
+    /// A connection beyond `max-clients`: every request it sends but OPTIONS
+    /// is answered `503 Service Unavailable`, and the connection is then
+    /// closed.
+    fn refuse(&self, client: &gst_rtsp_server::RTSPClient, taken: u32, max: u32) {
+        let address = peer(client);
+        gst::info!(
+            CAT,
+            imp = self,
+            "refusing client {address}: {taken} clients connected, max-clients is {max}; \
+             its requests get 503 Service Unavailable (OPTIONS excepted)"
+        );
+        let _ = self.obj().post_message(
+            gst::message::Element::builder(
+                gst::Structure::builder("onvifbackchannel-client-refused")
+                    .field("address", &address)
+                    .field("max-clients", max)
+                    .build(),
+            )
+            .src(&*self.obj())
+            .build(),
+        );
+        fn unavailable(
+            client: &gst_rtsp_server::RTSPClient,
+            _ctx: &gst_rtsp_server::RTSPContext,
+        ) -> gst_rtsp::RTSPStatusCode {
+            // The request is handled from the client's watch: close from its
+            // main context once the answer is out.
+            if let Some(ctx) = glib::main_current_source().and_then(|s| s.context()) {
+                let client = client.clone();
+                glib::idle_source_new(
+                    Some("onvifbackchannel-refused-close"),
+                    glib::Priority::DEFAULT,
+                    move || {
+                        client.close();
+                        glib::ControlFlow::Break
+                    },
+                )
+                .attach(Some(&ctx));
+            }
+            gst_rtsp::RTSPStatusCode::ServiceUnavailable
+        }
+        // OPTIONS is answered as usual: it costs nothing, and gst-rtsp-server
+        // (1.22, and its main branch as of 2026) frees the stack-allocated
+        // response when a pre-options-request handler fails, which aborts the
+        // process (handle_options_request, sig_failed).
+        client.connect_pre_describe_request(unavailable);
+        client.connect_pre_setup_request(unavailable);
+        client.connect_pre_play_request(unavailable);
+        client.connect_pre_pause_request(unavailable);
+        client.connect_pre_teardown_request(unavailable);
+        client.connect_pre_get_parameter_request(unavailable);
+        client.connect_pre_set_parameter_request(unavailable);
+        client.connect_pre_announce_request(unavailable);
+        client.connect_pre_record_request(unavailable);
     }
 
     /// The server's authentication, from `users-file` and `tls-certificate`.
@@ -599,5 +700,20 @@ impl OnvifBackchannelSrc {
         }
         gst::info!(CAT, imp = self, "stopped serving {}", state.mount_point);
         self.obj().notify("bound-port");
+    }
+}
+
+/// The client's address, for logs and messages.
+fn peer(client: &gst_rtsp_server::RTSPClient) -> String {
+    use glib::translate::{from_glib_none, ToGlibPtr};
+    // SAFETY: the connection lives as long as the client, and the address
+    // string as long as the connection; it is copied here.
+    unsafe {
+        let conn = gst_rtsp_server::ffi::gst_rtsp_client_get_connection(client.to_glib_none().0);
+        if conn.is_null() {
+            return String::new();
+        }
+        let ip: Option<String> = from_glib_none(gst_rtsp::ffi::gst_rtsp_connection_get_ip(conn));
+        ip.unwrap_or_default()
     }
 }

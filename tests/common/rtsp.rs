@@ -257,6 +257,24 @@ impl RtspClient {
         })
     }
 
+    /// Whether the server closes the connection within `timeout` (what it
+    /// sends until then is dropped).
+    pub fn closed_by_server(&mut self, timeout: Duration) -> bool {
+        self.writer.set_read_timeout(Some(timeout)).unwrap();
+        let mut buf = [0u8; 4096];
+        let closed = loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue,
+                Err(e) => break e.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        };
+        self.writer
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        closed
+    }
+
     /// The connection's socket, e.g. to turn TCP_NODELAY off again or read
     /// its TCP_INFO.
     pub fn socket(&self) -> &TcpStream {
