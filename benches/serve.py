@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Run ONE ONVIF back-channel RTSP server for benches/cpu.py.
 
-    /usr/bin/python3 benches/serve.py --impl ours|upstream --launch "( ... )"
+    /usr/bin/python3 benches/serve.py --impl ours|upstream|element --launch "( ... )"
                                       [--policy mix] [--plugin-dir DIR]
+                                      [--max-clients N]
 
 The server listens on 127.0.0.1, on a free port, at rtsp://127.0.0.1:<n>/stream
 and prints `PORT <n>` on stdout as soon as it is bound.  It serves until
@@ -14,6 +15,8 @@ SIGTERM or SIGINT and then exits 0.
 --impl upstream: gst-rtsp-server's GstRTSPOnvifMediaFactory with a PCMU
                  back-channel launch; every client gets its own copy of
                  `launch` (and of the back-channel pipeline).
+--impl element:  the onvifbackchannelsrc element (its own server, codecs
+                 PCMU, output into fakesink), with --max-clients if given.
 
 For ours, on exit one line per talker that left is printed:
 
@@ -157,10 +160,38 @@ def run_server(factory, talkers):
     loop.run()
 
 
+def run_element(launch, plugin_dir, max_clients):
+    """Serve with an onvifbackchannelsrc pipeline until SIGTERM/SIGINT."""
+    Gst.Registry.get().scan_path(plugin_dir)
+    src = Gst.ElementFactory.make("onvifbackchannelsrc", "bc")
+    if src is None:
+        raise SystemExit(f"no onvifbackchannelsrc in {plugin_dir} (cargo build --release first)")
+    src.set_property("address", HOST)
+    src.set_property("port", 0)
+    src.set_property("launch", launch)
+    src.set_property("codecs", "PCMU")
+    if max_clients is not None:
+        src.set_property("max-clients", max_clients)
+    sink = Gst.ElementFactory.make("fakesink")
+    sink.set_property("sync", False)
+    pipeline = Gst.Pipeline.new()
+    pipeline.add(src)
+    pipeline.add(sink)
+    src.link(sink)
+    if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+        raise SystemExit("the element did not start")
+    loop = GLib.MainLoop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signum, loop.quit)
+    print(f"PORT {src.get_property('bound-port')}", flush=True)
+    loop.run()
+    pipeline.set_state(Gst.State.NULL)
+
+
 def main():
     """Parse options, build the factory, serve, report talkers."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--impl", choices=("ours", "upstream"), required=True)
+    parser.add_argument("--impl", choices=("ours", "upstream", "element"), required=True)
     parser.add_argument("--launch", required=True,
                         help="forward pipeline description, '( ... name=pay0 ... )'")
     parser.add_argument("--policy", default="mix",
@@ -172,9 +203,14 @@ def main():
     parser.add_argument("--plugin-dir",
                         default=os.path.join(repo_root(), "target", "release"),
                         help="directory holding " + PLUGIN_FILE + " (ours only)")
+    parser.add_argument("--max-clients", type=int, default=None,
+                        help="the element's max-clients (element only; default: its own)")
     args = parser.parse_args()
 
     Gst.init(None)
+    if args.impl == "element":
+        run_element(args.launch, os.path.abspath(args.plugin_dir), args.max_clients)
+        return 0
     if args.impl == "ours":
         factory = our_factory(args.launch, args.policy, os.path.abspath(args.plugin_dir))
         talkers = TalkerLog(factory)
