@@ -28,9 +28,10 @@ fn describe(c: &mut RtspClient) -> u16 {
 /// The next `onvifbackchannel-client-refused` message on the bus.
 fn refused_message(pipeline: &gst::Pipeline) -> Option<gst::Structure> {
     let bus = pipeline.bus().unwrap();
-    while let Some(msg) =
-        bus.timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Element])
-    {
+    while let Some(msg) = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(5),
+        &[gst::MessageType::Element],
+    ) {
         let s = msg.structure().unwrap();
         if s.name() == "onvifbackchannel-client-refused" {
             return Some(s.to_owned());
@@ -87,14 +88,19 @@ fn the_connection_beyond_max_clients_gets_503_until_a_slot_frees() {
     let mut fourth = RtspClient::connect(port);
     assert_eq!(options(&mut fourth), 200);
     assert_eq!(describe(&mut fourth), 503);
-    assert_eq!(options(&mut second), 200, "an admitted client is still served");
+    assert_eq!(
+        options(&mut second),
+        200,
+        "an admitted client is still served"
+    );
 
     // One leaves: a new connection gets in (once the server has seen the
     // connection close, which nothing here can wait on).
     first.shutdown();
     assert!(
-        common::eventually(Duration::from_secs(5), || describe(&mut RtspClient::connect(port))
-            == 200),
+        common::eventually(Duration::from_secs(5), || describe(
+            &mut RtspClient::connect(port)
+        ) == 200),
         "no slot after a client left"
     );
     pipeline.set_state(gst::State::Null).unwrap();

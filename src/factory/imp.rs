@@ -581,7 +581,7 @@ impl OnvifBackchannelMediaFactory {
                 socket,
             )
         };
-        if !stream.is_some_and(|s| s.sinkpad().is_some()) {
+        if stream.is_none_or(|s| s.sinkpad().is_none()) {
             return;
         }
         let Some(receiver) = media

@@ -25,6 +25,11 @@
  * with the role `talker` see and may set up the back channel; with
  * #GstOnvifBackchannelSrc:tls-certificate the server speaks rtsps://.
  *
+ * At most #GstOnvifBackchannelSrc:max-clients connections are served at once
+ * (20 by default, as cameras do); the requests of one more get `503 Service
+ * Unavailable`, it is closed, and an element message named
+ * `onvifbackchannel-client-refused` (fields: address, max-clients) is posted.
+ *
  * ## Example pipelines
  * |[
  * gst-launch-1.0 onvifbackchannelsrc port=8554 mount-point=/stream ! audioconvert ! audioresample ! autoaudiosink
