@@ -81,10 +81,11 @@ fn a_talker_with_nagle_on_is_acknowledged_at_once() {
         "{waiting} of {} packets unacknowledged after 20 ms",
         PACKETS - 1
     );
-    // Measured: delayed ACKs left 80 to 96 of 99 packets unacknowledged after
-    // 20 ms, prompt ones 0.
+    // Measured: delayed ACKs left 80 to 97 of 99 packets unacknowledged after
+    // 20 ms (83 to 91 with three busy loops on the 2 cores), prompt ones 0 or
+    // 1 (up to 9 with the busy loops).
     assert!(
-        waiting <= PACKETS / 10,
+        waiting <= PACKETS / 3,
         "{waiting} of {} packets were still unacknowledged 20 ms later: the \
          server delays its ACKs, and a client with Nagle on holds its audio",
         PACKETS - 1
