@@ -53,9 +53,16 @@ impl AckSocket {
     }
 }
 
+/// Linux's `IPPROTO_TCP` and `TCP_QUICKACK` (<netinet/in.h>,
+/// <netinet/tcp.h>; the same on every Linux architecture).
+#[cfg(target_os = "linux")]
+const IPPROTO_TCP: i32 = 6;
+#[cfg(target_os = "linux")]
+const TCP_QUICKACK: i32 = 12;
+
 #[cfg(target_os = "linux")]
 fn quick_ack(socket: &gio::Socket) -> Result<bool, glib::Error> {
-    socket.set_option(libc::IPPROTO_TCP, libc::TCP_QUICKACK, 1)?;
+    socket.set_option(IPPROTO_TCP, TCP_QUICKACK, 1)?;
     Ok(true)
 }
 
