@@ -29,6 +29,7 @@ pub mod talk_floor;
 pub mod talk_mixer;
 mod tcp_ack;
 pub mod upsample;
+mod upstream;
 pub mod users;
 pub mod vad;
 

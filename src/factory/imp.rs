@@ -874,12 +874,15 @@ impl RTSPMediaFactoryImpl for OnvifBackchannelMediaFactory {
                 continue;
             };
             if stream.sinkpad().is_some() {
-                // gst-rtsp-server treats a media as seekable when its forward
-                // sources are, and answers a PLAY with a Range header by
-                // seeking; the seek fails on the back channel's receive branch
-                // and PLAY gets 503. This clock mode is the documented way to
-                // mark a media unseekable; a receive-only stream publishes no
-                // clock anyway (the SDP shaping drops its clock attributes).
+                // The media is live (its forward streams come from the shared
+                // forward pipeline) and must say so: gst-rtsp-server then
+                // neither seeks it on a PLAY with a Range header (which used to
+                // fail on the receive branch with 503, when forward sources
+                // were inside the media) nor pauses it for one client (PAUSE
+                // gets 400; tests/forward.rs). Not a bug workaround: needed on
+                // every version. This clock mode is the documented way to mark
+                // a media unseekable; a receive-only stream publishes no clock
+                // anyway (the SDP shaping drops its clock attributes).
                 stream
                     .set_publish_clock_mode(gst_rtsp_server::RTSPPublishClockMode::ClockAndOffset);
                 for c in codecs.iter() {

@@ -459,8 +459,10 @@ impl OnvifBackchannelSrc {
                     gst::StateChangeError
                 })?;
                 // Sessions of clients that went silent are removed, which
-                // releases their talk floor. (The pool's own watch only wakes
-                // when something else wakes this context.)
+                // releases their talk floor. gst-rtsp-server leaves this to
+                // the application that owns the server (its session pool
+                // documentation; upstream's examples call cleanup every 2 s):
+                // not a bug workaround.
                 if let Some(pool) = server.session_pool() {
                     glib::timeout_source_new_seconds(
                         1,

@@ -11,6 +11,7 @@ use crate::rtp;
 use crate::talk::{self, Talk};
 use crate::talk_floor::{TalkerId, Verdict};
 use crate::tcp_ack::AckSocket;
+use crate::upstream;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -91,15 +92,23 @@ impl GstObjectImpl for BackchannelReceiver {}
 impl ElementImpl for BackchannelReceiver {}
 impl BinImpl for BackchannelReceiver {
     fn handle_message(&self, message: gst::Message) {
-        // Our parent, gst-rtsp-server 1.22's GstRTSPLatencyBin, neither
-        // forwards nor frees the latency messages it gets, and each holds a
-        // reference to its source: every decode chain outlived its client.
-        // The chains end in unsynchronised appsinks, so recalculating here is
-        // all a latency change needs.
+        // Our parent, gst-rtsp-server's GstRTSPLatencyBin (1.22 to 1.26 at
+        // least), neither forwards nor frees the latency messages it gets,
+        // and each holds a reference to its source: every decode chain
+        // outlived its client. Where that bin is checked to leak them, they
+        // stop here; the chains end in unsynchronised appsinks, so
+        // recalculating here is all a latency change needs (what the latency
+        // bin itself would do).
         if let gst::MessageView::Latency(_) = message.view() {
-            gst::log!(CAT, imp = self, "latency changed in a decode chain");
-            let _ = self.obj().recalculate_latency();
-            return;
+            let leaky_parent = self.obj().parent().is_some_and(|p| {
+                p.type_().name() == upstream::LATENCY_BIN_TYPE
+                    && upstream::latency_bin_leaks_messages(p.type_())
+            });
+            if leaky_parent {
+                gst::log!(CAT, imp = self, "latency changed in a decode chain");
+                let _ = self.obj().recalculate_latency();
+                return;
+            }
         }
         self.parent_handle_message(message)
     }
@@ -261,18 +270,6 @@ impl BackchannelReceiver {
                 self.guard_sink_pad(&pad);
             }
         }
-        // gst-rtsp-server puts an rtpulpfecdec behind every receive jitter
-        // buffer, and rtpulpfecdec 1.22 aborts the process (g_assert) on a
-        // packet-lost event when its caps carry no SSRC: a client that loses
-        // one packet would kill the server. Nothing here uses lost events
-        // (the output fills gaps itself), so the jitter buffer sends none.
-        rtpbin.connect("new-jitterbuffer", true, move |args| {
-            let jitterbuffer = args[1].get::<gst::Element>().unwrap();
-            if args[2].get::<u32>().unwrap() == session {
-                jitterbuffer.set_property("do-lost", false);
-            }
-            None
-        });
         // Connected "after" so that gst-rtsp-server's own handler has linked
         // the first pad to our sink pad when this runs.
         rtpbin.connect("pad-added", true, move |args| {
@@ -283,9 +280,44 @@ impl BackchannelReceiver {
             if name == sink_name.as_str() {
                 imp.guard_sink_pad(&pad);
             } else if let Some(rest) = name.strip_prefix(src_prefix.as_str()) {
+                imp.guard_fec_decoder(&pad);
                 imp.decode_pad(&pad, rest);
             }
             None
+        });
+    }
+
+    /// gst-rtsp-server turns lost events on (rtpbin do-lost) and gives
+    /// rtpbin an rtpulpfecdec for every stream, which aborts the process on
+    /// a packet-lost event when its caps carry no SSRC, as they do here: a
+    /// client that loses one packet would kill the server. Such events are
+    /// dropped, and only those (upstream::lost_event_would_abort); the
+    /// output fills gaps itself.
+    fn guard_fec_decoder(&self, rtpbin_pad: &gst::Pad) {
+        let Some(sinkpad) =
+            upstream::ulpfecdec_behind(rtpbin_pad).and_then(|dec| dec.static_pad("sink"))
+        else {
+            return;
+        };
+        gst::debug!(
+            CAT,
+            imp = self,
+            "checking lost events into {}",
+            sinkpad.name()
+        );
+        sinkpad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |pad, info| {
+            let Some(gst::PadProbeData::Event(event)) = &info.data else {
+                return gst::PadProbeReturn::Ok;
+            };
+            if upstream::is_lost_event(event) && upstream::lost_event_would_abort(pad) {
+                gst::debug!(
+                    CAT,
+                    obj = pad,
+                    "dropping a packet-lost event that rtpulpfecdec would abort on"
+                );
+                return gst::PadProbeReturn::Drop;
+            }
+            gst::PadProbeReturn::Ok
         });
     }
 
