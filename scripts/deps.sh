@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install the system packages this crate needs (Debian 12 / GStreamer 1.22)
-# and make sure cargo is on PATH.
+# Install the system packages this crate needs (Debian 12 / GStreamer 1.22,
+# Debian 13 / GStreamer 1.26: the same names) and make sure cargo is on PATH.
 #
 # Run it (`bash scripts/deps.sh`) or source it (`source scripts/deps.sh`);
 # when sourced, the PATH fix for ~/.cargo/bin carries over to the caller.
@@ -33,7 +33,7 @@ _deps_main() {
     local missing=() p status
 
     if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
-        echo "deps.sh: dpkg/apt-get not found; this script supports Debian 12. Install the equivalents of: ${pkgs[*]}" >&2
+        echo "deps.sh: dpkg/apt-get not found; this script supports Debian 12 and 13. Install the equivalents of: ${pkgs[*]}" >&2
         return 1
     fi
 

@@ -19,10 +19,11 @@
 #   lock           one run at a time
 #
 # Everything that mounts runs in its own mount and PID namespace
-# (unshare --mount --pid --fork --kill-child): the mounts are never visible
-# outside it and vanish with it, and every process in it is killed when this
-# script ends, so an interrupted run (Ctrl+C, kill, even kill -9) leaves no
-# mount and no process behind. An EXIT trap also unmounts in order.
+# (setpriv --pdeathsig KILL unshare --mount --pid --fork --kill-child): the
+# mounts are never visible outside it and vanish with it, and every process
+# in it is killed when this script ends, so an interrupted run (Ctrl+C,
+# kill, even kill -9) leaves no mount and no process behind. An EXIT trap
+# also unmounts in order.
 # Mounted into the chroot: /proc (of the new PID namespace), /dev (with
 # /dev/pts and /dev/shm), /sys, the host's CARGO_HOME and RUSTUP_HOME (at
 # /root/.cargo, /root/.rustup), the repository at its own path, the target
@@ -111,6 +112,8 @@ inside() {
         MOUNTS=()
     }
     trap unmount_all EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
     bind() { # bind <host path> <path in chroot> [mount options...]
         local src=$1 dst=$chroot$2
         shift 2
@@ -202,7 +205,7 @@ main() {
     esac
 
     [[ $(id -u) -eq 0 ]] || die "needs root (debootstrap, chroot, mounts)"
-    for tool in unshare chroot mount findmnt flock timeout; do
+    for tool in unshare setpriv chroot mount findmnt flock timeout; do
         command -v "$tool" >/dev/null 2>&1 || die "$tool not found"
     done
 
@@ -243,7 +246,11 @@ main() {
     export ROOT CACHE MIRROR CARGO_DIR RUSTUP_DIR MODE SUITE
     start=$SECONDS
     rc=0
-    unshare --mount --pid --fork --kill-child --propagation private \
+    # If this shell dies, even by SIGKILL, the kernel kills unshare
+    # (pdeathsig), unshare kills the namespace's first process
+    # (--kill-child), and with it every process of the PID namespace.
+    setpriv --pdeathsig KILL \
+        unshare --mount --pid --fork --kill-child --propagation private \
         bash "$ROOT/scripts/test-trixie.sh" --in-namespace "${CMD[@]}" || rc=$?
     echo "==> [trixie] total: $((SECONDS - start)) s"
     if ((rc)); then
