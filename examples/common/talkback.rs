@@ -125,8 +125,14 @@ impl TalkbackClient {
 
     /// Sends every RTP sample `appsink` produces into the back channel.
     pub fn send_from(&self, appsink: &gst_app::AppSink) {
-        // rtspsrc 1.22.0 takes the caller's reference of the sample (fixed in 1.22.1).
-        let leak_sample = gst::version() == (1, 22, 0, 0);
+        // rtspsrc 1.22.0 takes the caller's reference of the sample (fixed in
+        // 1.22.1): the version of the plugin rtspsrc comes from tells, not
+        // the core's.
+        let leak_sample = self
+            .src
+            .factory()
+            .and_then(|f| f.plugin())
+            .is_some_and(|p| p.version() == "1.22.0");
         let src = self.src.downgrade();
         let stream = self.stream;
         appsink.set_callbacks(
