@@ -29,12 +29,15 @@
 # /root/.cargo, /root/.rustup), the repository at its own path, the target
 # directory at /build/target. /tmp is the chroot's own, emptied each run.
 #
-# Measured on the 2-core development machine (GStreamer 1.26.2):
-#   debootstrap --variant=minbase trixie     20 s   (first run only)
-#   packages (ca-certificates, deps.sh)      80 s   (first run only)
-#   build: cargo build --release --all-targets  TODO
-#   tests: scripts/test.sh                       TODO
-#   a run with the chroot and target/ cached     TODO
+# Measured on the 2-core development machine (GStreamer 1.26.2), shared with
+# other builds (load average 4 to 9), in seconds:
+#                                     fresh machine    chroot and target/ kept
+#   debootstrap --variant=minbase      23 to 67          -
+#   packages (deps.sh, 200 packages)   48 to 213         1
+#   build (cargo build --all-targets) 106 to 536        113 (the crate and its tests)
+#   tests (scripts/test.sh)           185 to 263        299
+#   total                             370 to 1080       413
+# The ~/.cargo registry is warm in CI (scripts/test.sh ran first on the host).
 # Environment: TRIXIE_CACHE (above), TRIXIE_MIRROR (default: the Debian
 # mirror the host's apt uses, else http://deb.debian.org/debian).
 set -euo pipefail
@@ -158,8 +161,13 @@ inside() {
     # The packages of scripts/deps.sh (the same list as on the host); the
     # first run installs them, later runs find them and print nothing.
     step "packages (scripts/deps.sh)"
-    in_chroot dpkg --configure -a # finishes an install that was interrupted
+    # An install that was interrupted is finished first (quiet when none was).
+    if ! in_chroot env DEBIAN_FRONTEND=noninteractive dpkg --configure -a >"$CACHE/dpkg.log" 2>&1; then
+        tail -n 30 "$CACHE/dpkg.log" >&2
+        die "dpkg --configure -a failed in the chroot (log: $CACHE/dpkg.log)"
+    fi
     in_chroot bash scripts/deps.sh
+    in_chroot apt-get clean # the downloaded .debs (about 300 MB)
     step_done packages
 
     if [[ $MODE == run ]]; then
@@ -187,8 +195,8 @@ inside() {
 }
 
 # ---- on the host -------------------------------------------------------------
-# The whole of it is read before it runs (a function), so editing this file
-# during a run cannot change what the run does.
+# Read whole before it runs (a function, and the block at the end), so
+# editing this file during a run cannot change what the run does.
 main() {
     MODE="test"
     CMD=()
@@ -260,10 +268,12 @@ main() {
     echo "test-trixie.sh: OK"
 }
 
-if [[ ${1:-} == --in-namespace ]]; then
-    shift
-    inside "$@"
-else
-    main "$@"
-fi
-exit
+{
+    if [[ ${1:-} == --in-namespace ]]; then
+        shift
+        inside "$@"
+    else
+        main "$@"
+    fi
+    exit
+}
