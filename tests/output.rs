@@ -63,5 +63,8 @@ fn one_output_pipeline_serves_every_session_and_outlives_them() {
         assert_eq!(c.teardown().status, 200);
     }
     assert!(pipelines.iter().all(|p| p == &pipelines[0]));
-    assert_eq!(pipelines[0].current_state(), gst::State::Playing);
+    // Its start to PLAYING is asynchronous, and the three clients may all
+    // be done before it completes: wait for it.
+    let (_, state, _) = pipelines[0].state(gst::ClockTime::from_seconds(5));
+    assert_eq!(state, gst::State::Playing);
 }
