@@ -133,24 +133,40 @@ pub struct Capture {
 }
 
 impl Capture {
+    /// Captures what `sink` holds already and everything it gets from now
+    /// on. A factory's output starts with the first back channel, before a
+    /// test can attach, and its appsink queues the buffers of that time.
+    /// They are taken at once: pulling only one per new buffer kept the
+    /// capture that far behind for good (600 to 740 ms on a loaded machine,
+    /// and a tone sent after a [`mark`](Self::mark) then fell partly
+    /// outside the window waited for).
     pub fn attach(sink: &gst_app::AppSink) -> Capture {
         let samples = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let s = samples.clone();
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let map = sample.buffer().unwrap().map_readable().unwrap();
-                    s.0.lock().unwrap().extend(
-                        map.chunks_exact(2)
-                            .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0),
-                    );
-                    s.1.notify_all();
+                    Self::take_queued(sink, &s);
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
         );
+        Self::take_queued(sink, &samples);
         Capture { samples }
+    }
+
+    /// Appends every sample `sink` holds, in order: they are pulled under
+    /// the lock, so the streaming thread and `attach` cannot interleave.
+    fn take_queued(sink: &gst_app::AppSink, samples: &(Mutex<Vec<f32>>, Condvar)) {
+        let mut captured = samples.0.lock().unwrap();
+        while let Some(sample) = sink.try_pull_sample(gst::ClockTime::ZERO) {
+            let map = sample.buffer().unwrap().map_readable().unwrap();
+            captured.extend(
+                map.chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0),
+            );
+        }
+        samples.1.notify_all();
     }
 
     /// Samples captured from now on.
