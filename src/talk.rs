@@ -187,6 +187,11 @@ impl Talk {
         self.epoch.elapsed().as_nanos() as u64
     }
 
+    /// A time from [`now_ns`](Self::now_ns) as the mixer's sample position.
+    fn position(ns: u64) -> u64 {
+        (ns as u128 * RATE as u128 / gst::ClockTime::SECOND.nseconds() as u128) as u64
+    }
+
     /// Who the talker is: its client's address and RTSP session.
     pub fn identify(&self, talker: TalkerId, address: Option<String>, session: Option<String>) {
         let mut state = self.state.lock().unwrap();
@@ -271,7 +276,8 @@ impl Talk {
 
     /// Decoded audio of `talker`, at [`RATE`], mono.
     pub fn push(&self, talker: TalkerId, samples: &[f32]) {
-        let dropped = self.state.lock().unwrap().mixer.push(talker, samples);
+        let now = Self::position(self.now_ns());
+        let dropped = self.state.lock().unwrap().mixer.push(talker, samples, now);
         if dropped > 0 {
             gst::debug!(
                 CAT,
@@ -280,14 +286,17 @@ impl Talk {
         }
     }
 
-    /// Fills `out` with the next block to play; returns the talker samples in it.
-    pub fn pull(&self, out: &mut [f32]) -> usize {
+    /// Fills `out` with the next block to play; returns the talker samples in
+    /// it. `late`: how long ago the block was due (its last sample), on the
+    /// output's clock.
+    pub fn pull(&self, out: &mut [f32], late: gst::ClockTime) -> usize {
         let now = self.now_ns();
+        let due = Self::position(now.saturating_sub(late.nseconds()));
         let (heard, events) = {
             let mut state = self.state.lock().unwrap();
             let events = state.floor.expire(now);
             let events = state.settle(&events);
-            (state.mixer.pull(out), events)
+            (state.mixer.pull(out, due), events)
         };
         self.emit_all(&events);
         heard

@@ -158,8 +158,11 @@ impl PushSrcImpl for TalkOutputSrc {
         }
 
         let mut samples = [0f32; BLOCK as usize];
+        // Late when this thread was held up: the blocks it then pulls in a
+        // row to catch up were due before audio that arrived meanwhile.
+        let late = clock.time().saturating_sub(base_time + end);
         let heard = match self.talk.lock().unwrap().as_ref() {
-            Some(talk) => talk.pull(&mut samples),
+            Some(talk) => talk.pull(&mut samples, late),
             None => 0,
         };
         {
