@@ -309,17 +309,18 @@ fn longest_gap_ms(samples: &[f32], rate: u32) -> f64 {
 /// A talker whose packets come with jitter (every other one 8 ms late) is
 /// played without gaps: the output holds a new talk spurt back by the
 /// factory's `latency` before it plays it. Without that, a spurt starts
-/// with a gap at its first late packet most of the time. 30 ms (20 to 30 in
-/// practice) leaves a margin for a loaded test machine.
+/// with a gap at its first late packet most of the time.
 ///
-/// On a loaded machine this thread wakes late from its sleeps too, and then
-/// sends with more jitter than it means to (15 to 130 ms measured at a load
-/// of 6 to 10 on 2 cores), which no start delay of 30 ms hides. So it
-/// measures what it really sent: a round whose packets went out more than
-/// [`MAX_SENT_JITTER_MS`] late is not judged, and another round is sent.
+/// On a loaded machine this thread wakes late from its sleeps, and then
+/// sends with more jitter than it means to: 12 to 25 ms for most rounds at
+/// a load of 2 to 5 on 2 cores, up to 130 ms at 10. So it measures what it
+/// really sent, and a round sent with more than [`MAX_SENT_JITTER_MS`] is
+/// not judged: another round is sent. A latency of 60 ms (50 to 60 in
+/// practice) leaves 20 ms or more on top of that for the server's own
+/// threads.
 #[test]
 fn a_talker_with_jitter_is_played_without_gaps() {
-    let server = TestServer::start(&[("output", CAPTURE_OUTPUT), ("latency", "30")]);
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT), ("latency", "60")]);
     let (mut c, capture) = playing_talker(&server, true);
     let (mut gaps, mut too_late) = (Vec::new(), Vec::new());
     for round in 0..16 {
@@ -357,7 +358,8 @@ fn a_talker_with_jitter_is_played_without_gaps() {
             ));
             continue;
         }
-        assert!(capture.wait_for(mark, CAPTURE_RATE as usize, Duration::from_secs(5)));
+        // 800 ms of tone, held back by up to 60 ms.
+        assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 6 / 5, Duration::from_secs(5)));
         let out = capture.since(mark);
         assert_tone(&out, 440.0, 750);
         gaps.push(longest_gap_ms(&out, CAPTURE_RATE));
@@ -377,9 +379,9 @@ fn a_talker_with_jitter_is_played_without_gaps() {
 }
 
 /// The most jitter a round of the test above may have been sent with to be
-/// judged: the 8 ms it means, and 4 ms of lateness. The start delay of
-/// 20 ms or more then leaves 8 ms for the server's own threads.
-const MAX_SENT_JITTER_MS: f64 = 12.0;
+/// judged: the 8 ms it means, and 22 ms of lateness (96 % of the rounds at
+/// a load of 2 to 5, about half at 10).
+const MAX_SENT_JITTER_MS: f64 = 30.0;
 
 /// A payload type the back channel does not advertise (the default list
 /// takes 0, 8, 9 and 96 to 108), as a client's telephone-event would have.
