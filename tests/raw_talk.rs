@@ -383,6 +383,83 @@ fn a_talker_with_jitter_is_played_without_gaps() {
 /// a load of 2 to 5, about half at 10).
 const MAX_SENT_JITTER_MS: f64 = 30.0;
 
+/// A talker that starts while the output thread is held up (as on a loaded
+/// machine) still waits out its start delay. The output then pulls the
+/// blocks it missed in a row; counted in blocks pulled, those that were due
+/// before the talker's audio arrived made up the whole delay, its first
+/// packet was played at once and the talk ran dry before the second.
+#[test]
+fn a_talker_that_starts_while_the_output_is_held_up_waits_out_its_start_delay() {
+    let server = TestServer::start(&[("output", CAPTURE_OUTPUT), ("latency", "60")]);
+    let (mut c, capture) = playing_talker(&server, true);
+    let pipeline = server
+        .factory
+        .property::<Option<gst::Pipeline>>("output-pipeline")
+        .expect("output pipeline running");
+    let sink_pad = pipeline
+        .by_name("capture")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
+    let (mut gaps, mut too_late) = (Vec::new(), Vec::new());
+    for round in 0..8 {
+        if gaps.len() == 2 {
+            break;
+        }
+        let mark = capture.mark();
+        // The output's streaming thread is held in a probe on the capture.
+        let (held_tx, held) = std::sync::mpsc::sync_channel::<()>(1);
+        let (release, released) = std::sync::mpsc::sync_channel::<()>(1);
+        let released = std::sync::Mutex::new(released);
+        sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let _ = held_tx.try_send(());
+            let _ = released
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(5));
+            gst::PadProbeReturn::Remove
+        });
+        held.recv_timeout(Duration::from_secs(5))
+            .expect("output thread held");
+        // 70 ms behind, under the 100 ms after which the output skips
+        // ahead: holding it back, not waiting for a result.
+        std::thread::sleep(Duration::from_millis(70));
+        let mut sender = PcmuSender::new(0x4e1d + round);
+        c.send_interleaved(2, &sender.next(440.0));
+        let first = std::time::Instant::now();
+        // The packet reaches the server before the output goes on: pacing.
+        std::thread::sleep(Duration::from_millis(5));
+        release.send(()).unwrap();
+        let mut jitter = 0f64;
+        for i in 1..40 {
+            let p = sender.next(440.0);
+            c.send_interleaved(2, &p);
+            jitter = jitter.max(first.elapsed().as_secs_f64() * 1000.0 - 20.0 * i as f64);
+        }
+        // 800 ms of tone, held back by up to 60 ms, and 75 ms of output late.
+        assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 6 / 5, Duration::from_secs(5)));
+        if jitter > MAX_SENT_JITTER_MS {
+            too_late.push(jitter.round());
+            assert!(capture.wait_for(mark, CAPTURE_RATE as usize * 2, Duration::from_secs(5)));
+            continue;
+        }
+        let out = capture.since(mark);
+        assert_tone(&out, 440.0, 750);
+        gaps.push(longest_gap_ms(&out, CAPTURE_RATE));
+    }
+    eprintln!(
+        "longest gap inside each talk: {gaps:?} ms; rounds not judged, sent with a jitter of {too_late:?} ms"
+    );
+    assert!(
+        !gaps.is_empty(),
+        "no round sent with at most {MAX_SENT_JITTER_MS} ms of jitter: {too_late:?} ms"
+    );
+    assert!(
+        gaps.iter().all(|g| *g < 0.5),
+        "gaps inside the tone: {gaps:?} ms"
+    );
+}
+
 /// A payload type the back channel does not advertise (the default list
 /// takes 0, 8, 9 and 96 to 108), as a client's telephone-event would have.
 const TELEPHONE_EVENT: u8 = 110;
