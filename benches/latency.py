@@ -46,7 +46,7 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, GObject, Gst, GstRtspServer  # noqa: E402
 from rtsp_common import (RtspError, await_response, interleaved_channel,
-                         linear_to_ulaw, request_text, sdp_tracks)
+                         linear_to_ulaw, request_text, sdp_tracks, server_rtp_port)
 
 HOST = "127.0.0.1"
 MOUNT = "/stream"
@@ -292,14 +292,6 @@ class RtspClient:
 # --------------------------------------------------------------------------
 # One trial
 # --------------------------------------------------------------------------
-
-
-def server_rtp_port(transport):
-    """The server's RTP port from a Transport reply (server_port=a-b)."""
-    for part in transport.split(";"):
-        if part.startswith("server_port="):
-            return int(part.split("=")[1].split("-")[0])
-    raise RtspError(f"no server_port in Transport: {transport!r}")
 
 
 def start_session(client):

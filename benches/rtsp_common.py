@@ -61,6 +61,14 @@ def interleaved_channel(transport):
     raise RtspError(f"no interleaved channel in Transport: {transport!r}")
 
 
+def server_rtp_port(transport):
+    """The server's RTP port: the first of `server_port=a-b` in a Transport reply."""
+    for part in transport.split(";"):
+        if part.startswith("server_port="):
+            return int(part.split("=")[1].split("-")[0])
+    raise RtspError(f"no server_port in Transport: {transport!r}")
+
+
 def request_text(method, url, cseq, session, extra, user_agent):
     """An RTSP request with the back-channel Require header, as bytes."""
     lines = [f"{method} {url} RTSP/1.0", f"CSeq: {cseq}",

@@ -69,7 +69,7 @@ import sys
 import threading
 import time
 from rtsp_common import (RtspError, await_response, interleaved_channel, parse_responses,
-                         linear_to_ulaw, request_text, sdp_tracks)
+                         linear_to_ulaw, request_text, sdp_tracks, server_rtp_port)
 
 HOST = "127.0.0.1"
 MOUNT = "/stream"
@@ -359,14 +359,6 @@ def udp_pair():
             except OSError:
                 rtcp.close()
         rtp.close()
-
-
-def server_rtp_port(transport):
-    """The first port of `server_port=a-b` in a Transport reply."""
-    for part in transport.split(";"):
-        if part.startswith("server_port="):
-            return int(part.split("=")[1].split("-")[0])
-    raise RtspError(f"no server_port in Transport: {transport!r}")
 
 
 class Connection:

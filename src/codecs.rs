@@ -170,6 +170,15 @@ impl BackchannelCodec {
         }
     }
 
+    /// The elements that decode it (depayloader, then decoder); none for
+    /// the codecs the receiver decodes itself.
+    pub fn decode_elements(&self) -> impl Iterator<Item = &'static str> {
+        let by_elements = self.pcm_format().is_none();
+        std::iter::once(self.depayloader)
+            .chain(self.decoder)
+            .filter(move |_| by_elements)
+    }
+
     /// The sample format when the payload is plain samples (G.711, L16),
     /// which the receiver decodes itself, without a decoder element.
     pub fn pcm_format(&self) -> Option<crate::pcm::PcmFormat> {
@@ -336,13 +345,7 @@ fn missing_element(
     codec: &BackchannelCodec,
     element_exists: &impl Fn(&str) -> bool,
 ) -> Option<&'static str> {
-    if codec.pcm_format().is_some() {
-        // Decoded by the receiver itself.
-        return None;
-    }
-    std::iter::once(codec.depayloader)
-        .chain(codec.decoder)
-        .find(|e| !element_exists(e))
+    codec.decode_elements().find(|e| !element_exists(e))
 }
 
 #[cfg(test)]

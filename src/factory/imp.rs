@@ -458,8 +458,7 @@ impl OnvifBackchannelMediaFactory {
             settings
                 .codecs
                 .iter()
-                .filter(|c| c.codec.pcm_format().is_none())
-                .flat_map(|c| std::iter::once(c.codec.depayloader).chain(c.codec.decoder))
+                .flat_map(|c| c.codec.decode_elements())
                 .collect()
         };
         let spawned = std::thread::Builder::new()
