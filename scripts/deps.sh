@@ -14,9 +14,12 @@ _deps_main() {
         gstreamer1.0-plugins-base
         gstreamer1.0-plugins-good
         gstreamer1.0-plugins-bad
+        gstreamer1.0-plugins-ugly
         gstreamer1.0-libav
         gstreamer1.0-tools
         gstreamer1.0-rtsp
+        libsoup-3.0-dev
+        iproute2
         gstreamer1.0-alsa
         meson
         ninja-build

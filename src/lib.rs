@@ -15,6 +15,7 @@ pub mod direct;
 pub mod factory;
 mod forward;
 mod media;
+pub mod onvif;
 mod onvifbackchannelsrc;
 mod output;
 mod outputsrc;
