@@ -12,4 +12,5 @@
 //! - `services`: answers each operation from the model;
 //! - `discovery`: WS-Discovery Probe matching, ProbeMatches, Hello and Bye.
 
+pub mod model;
 pub mod soap;
