@@ -9,8 +9,22 @@
 //! - `wsse`: checks a UsernameToken (PasswordDigest, Created skew, nonce reuse);
 //! - `access`: which operations need which ONVIF user level;
 //! - `model`: what the device is (identity, profiles, audio output, decoders);
-//! - `services`: answers each operation from the model;
+//! - `services`: answers each operation from the model (dispatch, faults,
+//!   envelope), with `device`, `media`, `media2` and `deviceio` for the four
+//!   services, `configs` for the profile's `tt:` configurations and the
+//!   decoder options, `xml_out` for writing escaped XML;
 //! - `discovery`: WS-Discovery Probe matching, ProbeMatches, Hello and Bye.
 
+mod configs;
+mod device;
+mod deviceio;
+pub mod media;
+pub mod media2;
 pub mod model;
+pub mod services;
 pub mod soap;
+pub mod xml_out;
+
+pub use media::decoder_options_media1;
+pub use media2::decoder_options_media2;
+pub use services::{answer, Answer};
