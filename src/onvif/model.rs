@@ -61,10 +61,11 @@ impl CallContext {
     }
 }
 
-/// `host` as it goes into a URL: an IPv6 address in brackets.
+/// `host` as it goes into a URL: an IPv6 address in brackets, its zone
+/// (`fe80::1%eth0`) with the `%` written `%25` (RFC 6874).
 pub fn bracket_ipv6(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
+        format!("[{}]", host.replacen('%', "%25", 1))
     } else {
         host.to_string()
     }
@@ -267,6 +268,10 @@ mod tests {
         let model = DeviceModel::default();
         assert_eq!(model.stream_uri("::1"), "rtsp://[::1]:8554/stream");
         assert_eq!(model.stream_uri("[::1]"), "rtsp://[::1]:8554/stream");
+        assert_eq!(
+            model.stream_uri("fe80::2%eth0"),
+            "rtsp://[fe80::2%25eth0]:8554/stream"
+        );
     }
 
     #[test]

@@ -492,6 +492,77 @@ mod tests {
         }
     }
 
+    /// Whatever the device has (no video, no audio, no back channel,
+    /// encodings Media1 cannot name) and whoever calls, the profile calls
+    /// answer 200 without a fault anywhere (thingino-firmware#1413).
+    #[test]
+    fn no_fault_inside_profiles_for_any_device() {
+        use crate::onvif::model::{AudioStream, VideoStream};
+        let base = DeviceModel::default();
+        let mut models = vec![
+            base.clone(),
+            DeviceModel {
+                video: None,
+                ..base.clone()
+            },
+            DeviceModel {
+                audio: None,
+                backchannel: vec![],
+                ..base.clone()
+            },
+            DeviceModel {
+                video: None,
+                audio: None,
+                ..base.clone()
+            },
+        ];
+        let mut odd = base.clone();
+        odd.video = Some(VideoStream {
+            encoding: "H265".into(),
+            framerate: 0.0,
+            ..base.video.clone().unwrap()
+        });
+        odd.audio = Some(AudioStream {
+            encoding: "opus".into(),
+            sample_rate: 48000,
+            bitrate_kbps: None,
+        });
+        models.push(odd);
+        let media2_all = vec![test_util::el(ns::MEDIA2, "Type", "All", vec![])];
+        for model in &models {
+            for level in [
+                UserLevel::Anonymous,
+                UserLevel::User,
+                UserLevel::Operator,
+                UserLevel::Administrator,
+            ] {
+                let c = ctx(level);
+                for req in [
+                    request(ns::MEDIA, "GetProfiles", vec![]),
+                    request(ns::MEDIA2, "GetProfiles", vec![]),
+                    request(ns::MEDIA2, "GetProfiles", media2_all.clone()),
+                    request(ns::DEVICE, "GetCapabilities", vec![]),
+                    request(
+                        ns::DEVICE,
+                        "GetServices",
+                        vec![test_util::el(
+                            ns::DEVICE,
+                            "IncludeCapability",
+                            "true",
+                            vec![],
+                        )],
+                    ),
+                    request(ns::MEDIA, "GetVideoSources", vec![]),
+                    request(ns::MEDIA, "GetAudioOutputs", vec![]),
+                    request(ns::MEDIA, "GetAudioDecoderConfigurations", vec![]),
+                ] {
+                    let node = ok(model, &req, &c);
+                    assert!(!node.text.contains("Fault"));
+                }
+            }
+        }
+    }
+
     #[test]
     fn faults_echo_the_message_id_and_escape_the_reason() {
         let model = DeviceModel::default();
