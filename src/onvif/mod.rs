@@ -20,6 +20,7 @@ mod device;
 mod deviceio;
 pub mod media;
 pub mod media2;
+pub mod discovery;
 pub mod model;
 pub mod services;
 pub mod soap;
