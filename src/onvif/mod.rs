@@ -21,6 +21,8 @@ mod deviceio;
 pub mod media;
 pub mod media2;
 pub mod discovery;
+#[cfg(target_os = "linux")]
+pub mod discovery_socket;
 pub mod model;
 pub mod services;
 pub mod soap;
