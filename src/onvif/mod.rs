@@ -26,6 +26,7 @@ pub mod discovery_socket;
 pub mod model;
 pub mod services;
 pub mod soap;
+pub mod wsse;
 pub mod xml_out;
 
 pub use media::decoder_options_media1;
