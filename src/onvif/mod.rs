@@ -23,6 +23,7 @@ pub mod media2;
 pub mod discovery;
 #[cfg(target_os = "linux")]
 pub mod discovery_socket;
+pub mod access;
 pub mod model;
 pub mod services;
 pub mod soap;
