@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Short fuzz run of every cargo-fuzz target in fuzz/ (the pure modules: RTP
-# checks, codec table, SDP folding, the back channel's Transport rules).
+# checks, codec table, SDP folding, the back channel's Transport rules, the
+# SOAP request reader of the ONVIF services).
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]    (default 20)
 #
@@ -26,7 +27,7 @@ if ! [[ $SECONDS_PER_TARGET =~ ^[1-9][0-9]*$ ]]; then
     echo "usage: $0 [SECONDS_PER_TARGET]" >&2
     exit 2
 fi
-TARGETS=(rtp_check codec_list sdp_fold transport direct)
+TARGETS=(rtp_check codec_list sdp_fold transport direct soap)
 
 if ! command -v cargo >/dev/null 2>&1 && [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; then
     export PATH="${HOME:-/root}/.cargo/bin:$PATH"

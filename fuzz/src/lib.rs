@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The plugin's pure modules, compiled from the plugin's own sources (see
-//! Cargo.toml for why not as a dependency). `sdp`, `codecs` and `direct`
+//! Cargo.toml for why not as a dependency; `soap` is src/onvif/soap.rs, which
+//! uses nothing of the crate). `sdp`, `codecs` and `direct`
 //! refer to their neighbours as `crate::...`, which resolves to the copies
 //! here.
 
@@ -18,6 +19,8 @@ pub mod rtp;
 pub mod rtsp_headers;
 #[path = "../../src/sdp.rs"]
 pub mod sdp;
+#[path = "../../src/onvif/soap.rs"]
+pub mod soap;
 #[path = "../../src/upsample.rs"]
 pub mod upsample;
 #[path = "../../src/vad.rs"]
