@@ -100,6 +100,16 @@ run_example() {
         echo "$name: printed no 'talk-event started' line"
         ok=0
     fi
+    # The Python example also prints what an ONVIF server of the application
+    # would advertise (the factory's stream-uri and onvif-audio-output).
+    if [[ $name == python ]]; then
+        grep -qx "onvif stream uri: rtsp://127.0.0.1:$port/stream" "$log" \
+            || { echo "$name: no 'onvif stream uri: rtsp://127.0.0.1:$port/stream' line"; ok=0; }
+        grep -q '^onvif media1 decoder options: .*<tt:G711DecOptions>' "$log" \
+            || { echo "$name: no G711DecOptions in its media1 decoder options"; ok=0; }
+        grep -q '^onvif media2 decoder options: .*<tt:Encoding>PCMU</tt:Encoding>' "$log" \
+            || { echo "$name: no PCMU encoding in its media2 decoder options"; ok=0; }
+    fi
     if [[ ! -s $raw ]]; then
         echo "$name: wrote no audio to $raw"
         ok=0

@@ -14,6 +14,7 @@ pub mod codecs;
 pub mod direct;
 pub mod factory;
 mod forward;
+pub mod http;
 mod media;
 pub mod onvif;
 mod onvifbackchannelsrc;

@@ -12,6 +12,9 @@ prints
 
     listening on rtsp://127.0.0.1:PORT/stream
 
+and what an application's own ONVIF server would advertise for the back
+channel (the factory's `onvif-audio-output` and `stream-uri`).
+
 OUTPUT is the factory's `output` pipeline description, e.g.
 "audioconvert ! audioresample ! autoaudiosink" (the default). Talk events are
 printed as they come ("talk-event started: <structure>"). SIGINT or SIGTERM
@@ -72,6 +75,18 @@ def main():
     if not source:
         sys.exit(f"cannot listen on 127.0.0.1:{args.port}")
     print(f"listening on rtsp://127.0.0.1:{server.get_bound_port()}/stream", flush=True)
+
+    # For an application with its own ONVIF server: what it advertises for
+    # the back channel (GetStreamUri, GetAudioDecoderConfigurationOptions of
+    # Media and Media2). The host is the one the ONVIF client used.
+    uri = factory.emit("stream-uri", server, "/stream", "127.0.0.1")
+    audio_output = factory.get_property("onvif-audio-output")
+    print(f"onvif stream uri: {uri}", flush=True)
+    print(f"onvif encodings: {audio_output.get_string('encodings')}", flush=True)
+    print("onvif media1 decoder options: "
+          f"{audio_output.get_string('media1-decoder-options')}", flush=True)
+    print("onvif media2 decoder options: "
+          f"{audio_output.get_string('media2-decoder-options')}", flush=True)
 
     def on_signal():
         loop.quit()

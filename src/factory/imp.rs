@@ -250,6 +250,18 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                     )
                     .read_only()
                     .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("onvif-audio-output")
+                    .nick("ONVIF audio output")
+                    .blurb(
+                        "What an application's own ONVIF server advertises for this mount's \
+                         back channel: media1-decoder-options (XML of \
+                         tt:AudioDecoderConfigurationOptions' children: AACDecOptions, \
+                         G711DecOptions, G726DecOptions), media2-decoder-options (XML of tr2:Options \
+                         elements, IANA encoding names), encodings (the SDP's encoding names, in \
+                         order); follows codecs. The stream URL: the stream-uri action signal",
+                    )
+                    .read_only()
+                    .build(),
                 glib::ParamSpecObject::builder::<gst::Pipeline>("output-pipeline")
                     .nick("Output pipeline")
                     .blurb("The standing output pipeline (NULL until the first back channel); watch its bus")
@@ -264,6 +276,26 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
     fn signals() -> &'static [glib::subclass::Signal] {
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
             vec![
+                // stream-uri (GstRTSPServer server, gchararray mount_point,
+                // gchararray host) -> gchararray: the URL ONVIF GetStreamUri
+                // answers for this mount when the client reached the device
+                // at `host`: rtsps:// if the server's auth has a TLS
+                // certificate, the server's bound port.
+                glib::subclass::Signal::builder("stream-uri")
+                    .param_types([
+                        gst_rtsp_server::RTSPServer::static_type(),
+                        String::static_type(),
+                        String::static_type(),
+                    ])
+                    .return_type::<String>()
+                    .action()
+                    .class_handler(|args| {
+                        let server = args[1].get::<gst_rtsp_server::RTSPServer>().ok()?;
+                        let mount = args[2].get::<String>().ok()?;
+                        let host = args[3].get::<String>().ok()?;
+                        Some(stream_uri(&server, &mount, &host).to_value())
+                    })
+                    .build(),
                 glib::subclass::Signal::builder("output-error")
                     .param_types([String::static_type()])
                     .build(),
@@ -370,6 +402,7 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 .as_ref()
                 .map(|f| f.pipeline().clone())
                 .to_value(),
+            "onvif-audio-output" => self.onvif_audio_output().to_value(),
             "output-pipeline" => self
                 .state
                 .lock()
@@ -474,9 +507,44 @@ impl OnvifBackchannelMediaFactory {
         }
     }
 
+    /// The `onvif-audio-output` structure.
+    fn onvif_audio_output(&self) -> gst::Structure {
+        let list = self.codec_list();
+        let codecs: Vec<_> = list.iter().map(|c| c.codec).collect();
+        gst::Structure::builder("onvif-audio-output")
+            .field(
+                "media1-decoder-options",
+                crate::onvif::decoder_options_media1(&codecs),
+            )
+            .field(
+                "media2-decoder-options",
+                crate::onvif::decoder_options_media2(&codecs),
+            )
+            .field(
+                "encodings",
+                codecs
+                    .iter()
+                    .map(|c| c.sdp_name)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .build()
+    }
+
+    /// The back channel's codecs, in `codecs` order.
+    pub(super) fn codec_list(&self) -> CodecList {
+        self.settings.lock().unwrap().codecs.clone()
+    }
+
     /// Why the last `codecs` value was refused, if it was.
     pub(super) fn codecs_error(&self) -> Option<String> {
         self.settings.lock().unwrap().codecs_error.clone()
+    }
+
+    /// What the forward streams of `launch` carry, starting the forward
+    /// pipeline for as long as it takes to know (see SharedForward::describe).
+    pub(super) fn forward_streams(&self) -> Result<Vec<crate::forward::StreamDescription>, String> {
+        self.forward()?.describe()
     }
 
     /// The mount's forward pipeline: the running one, or a new one when
@@ -896,4 +964,24 @@ impl RTSPOnvifMediaFactoryImpl for OnvifBackchannelMediaFactory {
     fn has_backchannel_support(&self) -> bool {
         !self.settings.lock().unwrap().codecs.is_empty()
     }
+}
+
+/// The URL of `mount` on `server` as reached at `host`.
+pub fn stream_uri(server: &gst_rtsp_server::RTSPServer, mount: &str, host: &str) -> String {
+    use gst_rtsp_server::prelude::*;
+    let tls = server
+        .auth()
+        .and_then(|auth| auth.tls_certificate())
+        .is_some();
+    let host = crate::onvif::model::bracket_ipv6(host);
+    let mount = if mount.starts_with('/') {
+        mount.to_string()
+    } else {
+        format!("/{mount}")
+    };
+    format!(
+        "{}://{host}:{}{mount}",
+        if tls { "rtsps" } else { "rtsp" },
+        server.bound_port()
+    )
 }

@@ -12,6 +12,7 @@ use crate::talk_floor::TalkPolicy;
 
 mod imp;
 
+pub use crate::forward::StreamDescription;
 pub use imp::{dscp_property, talk_properties, DEFAULT_LATENCY_MS, TALK_PERMISSION};
 
 glib::wrapper! {
@@ -31,6 +32,18 @@ impl OnvifBackchannelMediaFactory {
     /// `onvifbackchannelsrc` does).
     pub fn talk(&self, external_output: bool) -> Arc<Talk> {
         self.imp().talk(external_output)
+    }
+
+    /// What the forward streams of `launch` carry (caps and encoder), for an
+    /// ONVIF profile. Starts the forward pipeline if it is stopped, until the
+    /// caps are known (blocks up to a few seconds the first time).
+    pub fn forward_streams(&self) -> Result<Vec<crate::forward::StreamDescription>, String> {
+        self.imp().forward_streams()
+    }
+
+    /// The back channel's codecs, in the order the SDP lists them.
+    pub fn codec_list(&self) -> crate::codecs::CodecList {
+        self.imp().codec_list()
     }
 
     /// Why the last value set on `codecs` was refused (the old list was kept).

@@ -53,6 +53,18 @@ struct Stream {
     /// Caps of the encoded stream, known from its first sample on.
     caps: Mutex<Option<gst::Caps>>,
     caps_known: Condvar,
+    /// The element of `launch` that encodes it, if any (for its bit rate
+    /// and key frame interval).
+    encoder: Option<gst::Element>,
+}
+
+/// A forward stream as the ONVIF profile describes it.
+#[derive(Debug, Clone)]
+pub struct StreamDescription {
+    /// Caps of the encoded stream (what the payloader takes).
+    pub caps: gst::Caps,
+    /// The encoder of `launch` that makes it, if one was found upstream.
+    pub encoder: Option<gst::Element>,
 }
 
 /// Who uses the pipeline, and when it stops.
@@ -165,6 +177,7 @@ impl SharedForward {
                 feeds: Mutex::new(Vec::new()),
                 caps: Mutex::new(None),
                 caps_known: Condvar::new(),
+                encoder: upstream.parent_element().and_then(find_encoder),
             });
             let weak = std::sync::Arc::downgrade(&stream);
             appsink.set_callbacks(
@@ -293,6 +306,22 @@ impl SharedForward {
             }
         }
         Ok(hold)
+    }
+
+    /// What each stream carries and which encoder makes it. Starts the
+    /// pipeline if it is stopped, until the caps are known; the linger then
+    /// stops it again if no client comes.
+    pub fn describe(self: &Arc<Self>) -> Result<Vec<StreamDescription>, String> {
+        let _hold = self.hold()?;
+        self.streams
+            .iter()
+            .map(|stream| {
+                Ok(StreamDescription {
+                    caps: stream.wait_caps()?,
+                    encoder: stream.encoder.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Whether it still runs (no error, no end of stream).
@@ -532,4 +561,27 @@ fn copy_element(model: &gst::Element, name: &str) -> Result<gst::Element, String
         }
     }
     Ok(copy)
+}
+
+/// The encoder of a stream: the first element with the Encoder class at or
+/// upstream of `element`, through single-input elements (capsfilters,
+/// parsers, queues).
+fn find_encoder(element: gst::Element) -> Option<gst::Element> {
+    let mut element = element;
+    for _ in 0..16 {
+        let klass = element.factory().map(|f| {
+            f.metadata(gst::ELEMENT_METADATA_KLASS)
+                .unwrap_or_default()
+                .to_string()
+        });
+        if klass.is_some_and(|k| k.contains("Encoder")) {
+            return Some(element);
+        }
+        let sinkpads = element.sink_pads();
+        let [sinkpad] = sinkpads.as_slice() else {
+            return None;
+        };
+        element = sinkpad.peer()?.parent_element()?;
+    }
+    None
 }

@@ -15,16 +15,18 @@
 //!   decoder options, `xml_out` for writing escaped XML;
 //! - `discovery`: WS-Discovery Probe matching, ProbeMatches, Hello and Bye.
 
+pub mod access;
 mod configs;
 mod device;
 mod deviceio;
-pub mod media;
-pub mod media2;
 pub mod discovery;
 #[cfg(target_os = "linux")]
 pub mod discovery_socket;
-pub mod access;
+pub mod glue;
+pub mod media;
+pub mod media2;
 pub mod model;
+pub mod server;
 pub mod services;
 pub mod soap;
 pub mod wsse;

@@ -160,46 +160,16 @@ impl DeviceModel {
     /// the media types, name, hardware and MAC. Name and hardware are
     /// percent-encoded.
     pub fn scopes(&self) -> Vec<String> {
-        let mut scopes = vec![
-            "onvif://www.onvif.org/Profile/Streaming".to_string(),
-            "onvif://www.onvif.org/Profile/T".to_string(),
-        ];
-        if self.video.is_some() {
-            scopes.push("onvif://www.onvif.org/type/video_encoder".into());
-        }
-        if self.audio.is_some() {
-            scopes.push("onvif://www.onvif.org/type/audio_encoder".into());
-        }
-        scopes.push(format!(
-            "onvif://www.onvif.org/name/{}",
-            percent_encode(&self.name)
-        ));
-        scopes.push(format!(
-            "onvif://www.onvif.org/hardware/{}",
-            percent_encode(&self.hardware)
-        ));
-        if !self.hw_address.is_empty() {
-            scopes.push(format!(
-                "onvif://www.onvif.org/MAC/{}",
-                percent_encode(&self.hw_address)
-            ));
-        }
-        scopes
+        crate::onvif::discovery::device_scopes(&crate::onvif::discovery::ScopeInfo {
+            name: self.name.clone(),
+            hardware: self.hardware.clone(),
+            mac: (!self.hw_address.is_empty()).then(|| self.hw_address.clone()),
+            location: None,
+            profile_t: true,
+            video_encoder: self.video.is_some(),
+            audio_encoder: self.audio.is_some(),
+        })
     }
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters, so that
-/// a name with spaces or slashes stays one path segment of a scope URI.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Default for DeviceModel {

@@ -15,7 +15,8 @@
 //! empty.
 
 use super::model::{CallContext, DeviceModel};
-use super::soap::{ns, SoapRequest, SoapVersion, XmlElement};
+pub use super::soap::FaultCode;
+use super::soap::{self, ns, SoapRequest, SoapVersion, XmlElement};
 use super::xml_out::XmlOut;
 
 /// What the glue sends back: HTTP status and a SOAP envelope.
@@ -23,15 +24,6 @@ use super::xml_out::XmlOut;
 pub struct Answer {
     pub status: u16,
     pub body: String,
-}
-
-/// SOAP 1.2 fault code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultCode {
-    /// The request is wrong (HTTP 400).
-    Sender,
-    /// The device cannot do it (HTTP 500).
-    Receiver,
 }
 
 /// A fault as the services decide it; `answer` writes it.
@@ -101,7 +93,7 @@ pub fn answer(model: &DeviceModel, request: &SoapRequest, ctx: &CallContext) -> 
     match result {
         Ok(body) => Answer {
             status: 200,
-            body: envelope(request.version, relates_to, &body),
+            body: soap::envelope(request.version, relates_to, &body),
         },
         Err(fault) => fault_answer(request.version, relates_to, &fault),
     }
@@ -114,87 +106,15 @@ pub fn fault_answer(version: SoapVersion, relates_to: Option<&str>, fault: &Faul
             FaultCode::Sender => 400,
             FaultCode::Receiver => 500,
         },
-        body: envelope(version, relates_to, &fault_body(version, fault)),
+        body: soap::fault(
+            version,
+            relates_to,
+            fault.code,
+            &fault.subcodes,
+            &fault.reason,
+        ),
     }
 }
-
-// TODO(lead): use soap::envelope/fault/escape once SOAP-AUTH lands; these two
-// functions are the only places that write the envelope.
-fn envelope(version: SoapVersion, relates_to: Option<&str>, body: &str) -> String {
-    let env_ns = match version {
-        SoapVersion::Soap12 => ns::SOAP12,
-        SoapVersion::Soap11 => ns::SOAP11,
-    };
-    let mut w = XmlOut::new();
-    w.el_attrs(
-        "env:Envelope",
-        &[
-            ("xmlns:env", env_ns),
-            ("xmlns:ter", ns::ERROR),
-            ("xmlns:wsa", WSA),
-        ],
-        |w| {
-            if let Some(id) = relates_to {
-                w.el("env:Header", |w| {
-                    w.text_el("wsa:RelatesTo", id);
-                });
-            }
-            w.el("env:Body", |w| {
-                w.push_trusted_xml(body);
-            });
-        },
-    );
-    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}", w.finish())
-}
-
-// TODO(lead): use soap::fault.
-fn fault_body(version: SoapVersion, fault: &Fault) -> String {
-    let mut w = XmlOut::new();
-    match version {
-        SoapVersion::Soap12 => {
-            w.el("env:Fault", |w| {
-                w.el("env:Code", |w| {
-                    w.text_el(
-                        "env:Value",
-                        match fault.code {
-                            FaultCode::Sender => "env:Sender",
-                            FaultCode::Receiver => "env:Receiver",
-                        },
-                    );
-                    subcodes(w, &fault.subcodes);
-                });
-                w.el("env:Reason", |w| {
-                    w.el_attrs("env:Text", &[("xml:lang", "en")], |w| {
-                        w.text(&fault.reason);
-                    });
-                });
-            });
-        }
-        SoapVersion::Soap11 => {
-            w.el("env:Fault", |w| {
-                let code = match fault.code {
-                    FaultCode::Sender => "env:Client",
-                    FaultCode::Receiver => "env:Server",
-                };
-                w.text_el("faultcode", code);
-                w.text_el("faultstring", &fault.reason);
-            });
-        }
-    }
-    w.finish()
-}
-
-fn subcodes(w: &mut XmlOut, codes: &[&str]) {
-    if let Some((first, rest)) = codes.split_first() {
-        w.el("env:Subcode", |w| {
-            w.text_el("env:Value", first);
-            subcodes(w, rest);
-        });
-    }
-}
-
-/// WS-Addressing 1.0, as zeep and ONVIF clients send it.
-const WSA: &str = "http://www.w3.org/2005/08/addressing";
 
 // ---- helpers shared by the service modules ----
 

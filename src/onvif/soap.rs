@@ -570,7 +570,13 @@ pub enum FaultCode {
 ///
 /// SOAP 1.1 has no subcodes: its fault carries `Client`/`Server` and the
 /// reason only (1.1 clients read faultstring).
-pub fn fault(version: SoapVersion, code: FaultCode, subcodes: &[&str], reason: &str) -> String {
+pub fn fault(
+    version: SoapVersion,
+    relates_to: Option<&str>,
+    code: FaultCode,
+    subcodes: &[&str],
+    reason: &str,
+) -> String {
     let body = match version {
         SoapVersion::Soap12 => {
             let code = match code {
@@ -602,7 +608,7 @@ pub fn fault(version: SoapVersion, code: FaultCode, subcodes: &[&str], reason: &
             )
         }
     };
-    envelope(version, None, &body)
+    envelope(version, relates_to, &body)
 }
 
 /// `text` made safe for XML text and attribute values (either quote).
@@ -972,6 +978,7 @@ mod tests {
     fn soap12_fault_nests_subcodes() {
         let xml = fault(
             SoapVersion::Soap12,
+            None,
             FaultCode::Sender,
             &["ter:InvalidArgVal", "ter:NoProfile"],
             "no profile <x> & more",
@@ -997,7 +1004,7 @@ mod tests {
         assert_eq!(text.text, "no profile <x> & more");
         assert_eq!(text.attr("lang"), Some("en"));
 
-        let xml = fault(SoapVersion::Soap12, FaultCode::Receiver, &[], "x");
+        let xml = fault(SoapVersion::Soap12, None, FaultCode::Receiver, &[], "x");
         let r = parse(&xml).unwrap();
         assert_eq!(
             r.body.path(&["Code", "Value"]).unwrap().text,
@@ -1010,6 +1017,7 @@ mod tests {
     fn soap11_fault_has_faultcode_and_faultstring() {
         let xml = fault(
             SoapVersion::Soap11,
+            None,
             FaultCode::Receiver,
             &["ter:ActionNotSupported"],
             "not here",
@@ -1021,7 +1029,7 @@ mod tests {
         );
         assert_eq!(r.body.child_text("faultcode"), Some("env:Server"));
         assert_eq!(r.body.child_text("faultstring"), Some("not here"));
-        let xml = fault(SoapVersion::Soap11, FaultCode::Sender, &[], "bad");
+        let xml = fault(SoapVersion::Soap11, None, FaultCode::Sender, &[], "bad");
         assert_eq!(
             parse(&xml).unwrap().body.child_text("faultcode"),
             Some("env:Client")

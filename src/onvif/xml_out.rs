@@ -93,23 +93,10 @@ impl XmlOut {
     }
 }
 
-/// Escapes text or an attribute value (`& < > " '`). Characters XML 1.0
-/// does not allow at all (controls other than tab, CR, LF) are dropped: they
-/// can only come from odd property values, and would make the answer
-/// unreadable.
+/// Escapes text or an attribute value, by the rules of `soap::escape`
+/// (which every answer follows).
 pub fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
+    out.push_str(&super::soap::escape(text));
 }
 
 /// The escaped form of `text`.
@@ -154,7 +141,9 @@ mod tests {
     }
 
     #[test]
-    fn drops_characters_xml_forbids() {
-        assert_eq!(escape("a\u{1}b\tc\u{FFFF}"), "ab\tc");
+    fn replaces_characters_xml_forbids() {
+        // soap::escape's rules: U+FFFD for what XML cannot carry, tab as a
+        // character reference.
+        assert_eq!(escape("a\u{1}b\tc\u{FFFF}"), "a\u{FFFD}b&#9;c\u{FFFD}");
     }
 }

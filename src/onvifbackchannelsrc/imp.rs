@@ -71,14 +71,35 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_ADDRESS: &str = "0.0.0.0";
 const DEFAULT_PORT: u32 = 8554;
 const DEFAULT_MOUNT_POINT: &str = "/stream";
-const DEFAULT_LAUNCH: &str =
+/// The default forward streams: an H.264 test pattern (Home Assistant takes
+/// only H.264 profiles) and a 440 Hz PCMU tone.
+const H264_LAUNCH: &str =
+    "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
+    ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bitrate=256 \
+    ! video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=-1 \
+    audiotestsrc is-live=true wave=sine freq=440 volume=0.1 ! audio/x-raw,rate=8000,channels=1 \
+    ! mulawenc ! rtppcmupay name=pay1 pt=0 )";
+/// Without x264enc (gstreamer1.0-plugins-ugly): a VP8 test pattern.
+const VP8_LAUNCH: &str =
     "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
     ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=15 ! rtpvp8pay name=pay0 pt=96 \
     audiotestsrc is-live=true wave=sine freq=440 volume=0.1 ! audio/x-raw,rate=8000,channels=1 \
     ! mulawenc ! rtppcmupay name=pay1 pt=0 )";
+static DEFAULT_LAUNCH: LazyLock<&'static str> = LazyLock::new(|| {
+    if gst::ElementFactory::find("x264enc").is_some() {
+        H264_LAUNCH
+    } else {
+        VP8_LAUNCH
+    }
+});
 const DEFAULT_LATENCY: u32 = crate::factory::DEFAULT_LATENCY_MS;
 
 const DEFAULT_SESSION_TIMEOUT: u32 = 60;
+/// The web server (ONVIF services): off.
+const DEFAULT_HTTP_PORT: i32 = 0;
+const DEFAULT_DISCOVERY: bool = true;
+const DEFAULT_DEVICE_NAME: &str = "GStreamer ONVIF back channel";
+const DEFAULT_DEVICE_HARDWARE: &str = "onvifbackchannelsrc";
 /// Connections at once. Cameras allow 10 to 20 viewers; each client that
 /// has set up a stream costs about 5 threads and 4 file descriptors here.
 const DEFAULT_MAX_CLIENTS: u32 = 20;
@@ -91,6 +112,10 @@ struct Settings {
     users_file: Option<String>,
     tls_certificate: Option<String>,
     session_timeout: u32,
+    http_port: i32,
+    discovery: bool,
+    device_name: String,
+    device_hardware: String,
 }
 
 impl Default for Settings {
@@ -103,6 +128,10 @@ impl Default for Settings {
             users_file: None,
             tls_certificate: None,
             session_timeout: DEFAULT_SESSION_TIMEOUT,
+            http_port: DEFAULT_HTTP_PORT,
+            discovery: DEFAULT_DISCOVERY,
+            device_name: DEFAULT_DEVICE_NAME.into(),
+            device_hardware: DEFAULT_DEVICE_HARDWARE.into(),
         }
     }
 }
@@ -119,6 +148,8 @@ struct State {
         glib::MainLoop,
         std::thread::JoinHandle<()>,
     )>,
+    /// The ONVIF web services and WS-Discovery, with `http-port`.
+    web: Option<crate::onvif::glue::Web>,
 }
 
 pub struct OnvifBackchannelSrc {
@@ -138,7 +169,7 @@ impl ObjectSubclass for OnvifBackchannelSrc {
 
     fn new() -> Self {
         let factory = OnvifBackchannelMediaFactory::default();
-        factory.set_launch(DEFAULT_LAUNCH);
+        factory.set_launch(&DEFAULT_LAUNCH);
         factory.set_shared(false);
         OnvifBackchannelSrc {
             settings: Mutex::default(),
@@ -186,7 +217,7 @@ impl ObjectImpl for OnvifBackchannelSrc {
                 glib::ParamSpecString::builder("launch")
                     .nick("Launch")
                     .blurb("gst-launch description of the forward streams (payloaders named pay0, pay1...)")
-                    .default_value(Some(DEFAULT_LAUNCH))
+                    .default_value(Some(*DEFAULT_LAUNCH))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("latency")
@@ -234,6 +265,47 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .default_value(DEFAULT_MAX_CLIENTS)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecInt::builder("http-port")
+                    .nick("HTTP port")
+                    .blurb(
+                        "TCP port of the ONVIF web services (device, media, media2, deviceIO at \
+                         /onvif/...; https with tls-certificate): 0 = off, -1 = any free port \
+                         (see bound-http-port)",
+                    )
+                    .minimum(-1)
+                    .maximum(65535)
+                    .default_value(DEFAULT_HTTP_PORT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt::builder("bound-http-port")
+                    .nick("Bound HTTP port")
+                    .blurb("Port the ONVIF web services really listen on once started (-1 before, or when off)")
+                    .minimum(-1)
+                    .maximum(65535)
+                    .default_value(-1)
+                    .read_only()
+                    .build(),
+                glib::ParamSpecBoolean::builder("discovery")
+                    .nick("Discovery")
+                    .blurb(
+                        "With http-port: answer WS-Discovery probes (UDP multicast \
+                         239.255.255.250:3702) and send Hello at start and Bye at stop",
+                    )
+                    .default_value(DEFAULT_DISCOVERY)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("device-name")
+                    .nick("Device name")
+                    .blurb("Name ONVIF clients show (discovery scope onvif://www.onvif.org/name/...)")
+                    .default_value(Some(DEFAULT_DEVICE_NAME))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("device-hardware")
+                    .nick("Device hardware")
+                    .blurb("Hardware model ONVIF clients show (scope onvif://www.onvif.org/hardware/..., GetDeviceInformation)")
+                    .default_value(Some(DEFAULT_DEVICE_HARDWARE))
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecObject::builder::<gst_rtsp_server::RTSPServer>("server")
                     .nick("Server")
                     .blurb(
@@ -272,6 +344,20 @@ impl ObjectImpl for OnvifBackchannelSrc {
             "users-file" => settings.users_file = value.get().unwrap(),
             "tls-certificate" => settings.tls_certificate = value.get().unwrap(),
             "session-timeout" => settings.session_timeout = value.get().unwrap(),
+            "http-port" => settings.http_port = value.get().unwrap(),
+            "discovery" => settings.discovery = value.get().unwrap(),
+            "device-name" => {
+                settings.device_name = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| DEFAULT_DEVICE_NAME.into())
+            }
+            "device-hardware" => {
+                settings.device_hardware = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| DEFAULT_DEVICE_HARDWARE.into())
+            }
             "max-clients" => self
                 .max_clients
                 .store(value.get().unwrap(), Ordering::SeqCst),
@@ -299,6 +385,18 @@ impl ObjectImpl for OnvifBackchannelSrc {
             "users-file" => settings.users_file.to_value(),
             "tls-certificate" => settings.tls_certificate.to_value(),
             "session-timeout" => settings.session_timeout.to_value(),
+            "http-port" => settings.http_port.to_value(),
+            "bound-http-port" => self
+                .state
+                .lock()
+                .unwrap()
+                .as_ref()
+                .and_then(|s| s.web.as_ref())
+                .map_or(-1, |w| i32::from(w.port()))
+                .to_value(),
+            "discovery" => settings.discovery.to_value(),
+            "device-name" => settings.device_name.to_value(),
+            "device-hardware" => settings.device_hardware.to_value(),
             "max-clients" => self.max_clients.load(Ordering::SeqCst).to_value(),
             _ => unreachable!(),
         }
@@ -389,6 +487,18 @@ impl OnvifBackchannelSrc {
             return Err(gst::StateChangeError);
         }
         let settings = self.settings.lock().unwrap();
+        if self.factory.launch().as_deref() == Some(VP8_LAUNCH) {
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::MissingPlugin,
+                ("x264enc is missing (gstreamer1.0-plugins-ugly): the default forward video is \
+                  VP8, which Home Assistant and Media1 ONVIF clients do not take")
+            );
+        }
+        let users = match &settings.users_file {
+            Some(path) => self.read_users(path)?,
+            None => Vec::new(),
+        };
 
         let (server, serving) = match &settings.server {
             Some(server) => {
@@ -421,7 +531,7 @@ impl OnvifBackchannelSrc {
                     gst_rtsp_server::RTSPOnvifServer::new().upcast::<gst_rtsp_server::RTSPServer>();
                 server.set_address(&settings.address);
                 server.set_service(&settings.port.to_string());
-                if let Some(auth) = self.auth(&settings)? {
+                if let Some(auth) = self.auth(&settings, &users)? {
                     server.set_auth(Some(&auth));
                 }
                 let timeout = settings.session_timeout;
@@ -510,14 +620,59 @@ impl OnvifBackchannelSrc {
             bound_port,
             settings.mount_point
         );
+        let web = if settings.http_port != 0 {
+            let tls = match &settings.server {
+                Some(server) => server.auth().and_then(|a| a.tls_certificate()).is_some(),
+                None => settings.tls_certificate.is_some(),
+            };
+            let config = crate::onvif::glue::WebConfig {
+                address: settings.address.clone(),
+                port: settings.http_port.max(0) as u16,
+                tls_pem: settings.tls_certificate.clone(),
+                users: users.clone(),
+                discovery: settings.discovery,
+                device_name: settings.device_name.clone(),
+                device_hardware: settings.device_hardware.clone(),
+                rtsp_scheme: if tls { "rtsps" } else { "rtsp" }.into(),
+                rtsp_port: bound_port as u16,
+                rtsp_path: settings.mount_point.clone(),
+                codecs: self.factory.codec_list(),
+            };
+            let factory = self.factory.clone();
+            let fetch = Box::new(move || {
+                factory
+                    .forward_streams()
+                    .map(|d| crate::onvif::server::streams_of(&d))
+            });
+            match crate::onvif::glue::Web::start(config, fetch) {
+                Ok(web) => Some(web),
+                Err(err) => {
+                    gst::element_imp_error!(self, gst::ResourceError::OpenRead, ("{}", err));
+                    let state = State {
+                        server,
+                        mount_point: settings.mount_point.clone(),
+                        bound_port,
+                        serving,
+                        web: None,
+                    };
+                    drop(settings);
+                    self.stop_rtsp(state);
+                    return Err(gst::StateChangeError);
+                }
+            }
+        } else {
+            None
+        };
         *self.state.lock().unwrap() = Some(State {
             server,
             mount_point: settings.mount_point.clone(),
             bound_port,
             serving,
+            web,
         });
         drop(settings);
         self.obj().notify("bound-port");
+        self.obj().notify("bound-http-port");
         Ok(())
     }
 
@@ -581,6 +736,7 @@ impl OnvifBackchannelSrc {
     fn auth(
         &self,
         settings: &Settings,
+        users: &[crate::users::User],
     ) -> Result<Option<gst_rtsp_server::RTSPAuth>, gst::StateChangeError> {
         use gst_rtsp_server::prelude::*;
         if settings.users_file.is_none() && settings.tls_certificate.is_none() {
@@ -603,16 +759,12 @@ impl OnvifBackchannelSrc {
             })?;
             auth.set_tls_certificate(Some(&cert));
         }
-        let users = match &settings.users_file {
-            Some(path) => self.read_users(path)?,
-            None => Vec::new(),
-        };
         let token = |role: &str| {
             gst_rtsp_server::RTSPToken::builder()
                 .field("media.factory.role", role)
                 .build()
         };
-        for user in &users {
+        for user in users {
             auth.add_digest(&user.name, &user.password, &token(user.role.name()));
             if tls {
                 let basic = gst_rtsp_server::RTSPAuth::make_basic(&user.name, &user.password);
@@ -688,9 +840,17 @@ impl OnvifBackchannelSrc {
     }
 
     fn stop(&self) {
-        let Some(state) = self.state.lock().unwrap().take() else {
+        let Some(mut state) = self.state.lock().unwrap().take() else {
             return;
         };
+        // Bye first, while the services still answer.
+        drop(state.web.take());
+        self.stop_rtsp(state);
+        self.obj().notify("bound-port");
+        self.obj().notify("bound-http-port");
+    }
+
+    fn stop_rtsp(&self, state: State) {
         if let Some(mounts) = state.server.mount_points() {
             mounts.remove_factory(&state.mount_point);
         }
@@ -706,7 +866,6 @@ impl OnvifBackchannelSrc {
             let _ = thread.join();
         }
         gst::info!(CAT, imp = self, "stopped serving {}", state.mount_point);
-        self.obj().notify("bound-port");
     }
 }
 
