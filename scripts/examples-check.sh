@@ -105,7 +105,7 @@ run_example() {
     if [[ $name == python ]]; then
         grep -qx "onvif stream uri: rtsp://127.0.0.1:$port/stream" "$log" \
             || { echo "$name: no 'onvif stream uri: rtsp://127.0.0.1:$port/stream' line"; ok=0; }
-        grep -q '^onvif media1 decoder options: .*<tt:G711DecOptions>' "$log" \
+        grep -q "^onvif media1 decoder options: .*<tt:G711DecOptions[ >]" "$log" \
             || { echo "$name: no G711DecOptions in its media1 decoder options"; ok=0; }
         grep -q '^onvif media2 decoder options: .*<tt:Encoding>PCMU</tt:Encoding>' "$log" \
             || { echo "$name: no PCMU encoding in its media2 decoder options"; ok=0; }

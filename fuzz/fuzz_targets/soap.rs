@@ -103,7 +103,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         FaultCode::Receiver
     };
-    let answer = fault(request.version, code, &subcodes, text);
+    let answer = fault(request.version, None, code, &subcodes, text);
     let back = parse_request(answer.as_bytes()).expect("a fault parses");
     assert_eq!(back.body.name, "Fault");
     let reason = match request.version {

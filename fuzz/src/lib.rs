@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The plugin's pure modules, compiled from the plugin's own sources (see
 //! Cargo.toml for why not as a dependency; `soap` is src/onvif/soap.rs, which
-//! uses nothing of the crate). `sdp`, `codecs` and `direct`
+//! uses nothing of the crate; `discovery` is src/onvif/discovery.rs, its glib
+//! part left out under cfg(fuzzing)). `sdp`, `codecs` and `direct`
 //! refer to their neighbours as `crate::...`, which resolves to the copies
 //! here.
 
@@ -19,6 +20,8 @@ pub mod rtp;
 pub mod rtsp_headers;
 #[path = "../../src/sdp.rs"]
 pub mod sdp;
+#[path = "../../src/onvif/discovery.rs"]
+pub mod discovery;
 #[path = "../../src/onvif/soap.rs"]
 pub mod soap;
 #[path = "../../src/upsample.rs"]

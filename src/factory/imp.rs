@@ -522,11 +522,7 @@ impl OnvifBackchannelMediaFactory {
             )
             .field(
                 "encodings",
-                codecs
-                    .iter()
-                    .map(|c| c.sdp_name)
-                    .collect::<Vec<_>>()
-                    .join(","),
+                codecs.iter().map(|c| c.name).collect::<Vec<_>>().join(","),
             )
             .build()
     }

@@ -25,6 +25,16 @@
  * with the role `talker` see and may set up the back channel; with
  * #GstOnvifBackchannelSrc:tls-certificate the server speaks rtsps://.
  *
+ * With #GstOnvifBackchannelSrc:http-port the element is also an ONVIF device:
+ * it serves the Device, Media, Media2 and DeviceIO web services under
+ * `/onvif/` (https with #GstOnvifBackchannelSrc:tls-certificate; the users of
+ * #GstOnvifBackchannelSrc:users-file authenticate with WS-UsernameToken or
+ * HTTP digest), its profile is the mount with its real forward streams and
+ * an audio output, and it answers WS-Discovery probes
+ * (#GstOnvifBackchannelSrc:discovery). ONVIF clients then find it and offer
+ * talk. The default #GstOnvifBackchannelSrc:launch is an H.264 test pattern
+ * (x264enc; VP8 without it) and a PCMU tone.
+ *
  * At most #GstOnvifBackchannelSrc:max-clients connections are served at once
  * (20 by default, as cameras do); the requests of one more get `503 Service
  * Unavailable`, it is closed, and an element message named
@@ -46,6 +56,11 @@
  *   ! audioconvert ! audioresample ! alsasink device=hw:0
  * ]| rtsps:// with users `name:password:viewer|talker`, one per line
  * (chmod 600 the file).
+ * |[
+ * gst-launch-1.0 onvifbackchannelsrc http-port=8080 device-name="Front door" \
+ *   ! audioconvert ! audioresample ! autoaudiosink
+ * ]| An ONVIF device: clients discover it and find its device service at
+ * http://<host>:8080/onvif/device_service.
  */
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
