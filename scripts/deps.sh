@@ -27,6 +27,7 @@ _deps_main() {
         gcc
         libc6-dev
         python3-gi
+        python3-venv
         gir1.2-gst-rtsp-server-1.0
         gir1.2-gstreamer-1.0
         gir1.2-gst-plugins-base-1.0

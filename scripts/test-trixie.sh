@@ -128,6 +128,14 @@ inside() {
     find "$chroot/tmp" -mindepth 1 -delete
     chmod 1777 "$chroot/tmp"
     cp -L /etc/resolv.conf "$chroot/etc/resolv.conf"
+    # The certificate authorities added on the host (e.g. an HTTPS proxy's):
+    # pip in the chroot (scripts/onvif-venv.sh) reaches PyPI the host's way.
+    if [[ -d /usr/local/share/ca-certificates ]]; then
+        mkdir -p "$chroot/usr/local/share/ca-certificates"
+        cp -rT /usr/local/share/ca-certificates "$chroot/usr/local/share/ca-certificates"
+        chroot "$chroot" /usr/sbin/update-ca-certificates >/dev/null 2>&1 ||
+            echo "test-trixie.sh: update-ca-certificates failed in the chroot" >&2
+    fi
     mkdir -p "$target"
     mount -t proc proc "$chroot/proc"
     MOUNTS+=("$chroot/proc")

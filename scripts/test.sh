@@ -93,6 +93,8 @@ check "meson install into a temporary prefix, then gst-inspect-1.0 from there" \
     bash scripts/meson-check.sh
 check "embedding examples (C, Python, Rust): examples/talk into each, 2 s of 440 Hz come out" \
     bash scripts/examples-check.sh "$PLUGIN_DIR" "$TARGET_DIR"
+check "ONVIF clients (wsdiscovery, onvif-zeep-async, go2rtc's and Scrypted's calls) in network namespaces; talk into the stream URI, 440 Hz comes out" \
+    bash scripts/onvif-check.sh "$PLUGIN_DIR" "$TARGET_DIR"
 ((p_failed == 0)) || failures=$((failures + 1))
 
 # ---- summary ----------------------------------------------------------------
