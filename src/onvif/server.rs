@@ -164,18 +164,41 @@ impl OnvifService {
                 );
             }
         };
+        let (host, http_port) = request.host_and_port();
+        let ctx = CallContext {
+            scheme: if request.https { "https" } else { "http" }.into(),
+            host,
+            http_port,
+            level,
+            now_unix: now_unix_ms() / 1000,
+        };
         if level < required {
+            // An operation we do not implement does nothing at any level:
+            // an authenticated caller learns that (ActionNotSupported, as
+            // Core prescribes) rather than NotAuthorized. The services are
+            // pure functions of the model, so asking them changes nothing.
+            if level >= UserLevel::User {
+                let answer = services::answer(&self.base, &soap, &ctx);
+                if answer.not_implemented {
+                    gst::debug!(
+                        CAT,
+                        "{operation} from {:?} ({who}): not implemented",
+                        request.remote
+                    );
+                    return Response::new(
+                        answer.status,
+                        content_type_of(soap.version),
+                        answer.body,
+                    );
+                }
+            }
             gst::info!(
                 CAT,
                 "{operation} from {:?} ({who}): needs {required:?}, caller is {level:?}",
                 request.remote
             );
             let mut response = fault(
-                if level == UserLevel::Anonymous {
-                    401
-                } else {
-                    400
-                },
+                if level == UserLevel::Anonymous { 401 } else { 400 },
                 soap.version,
                 FaultCode::Sender,
                 &["ter:NotAuthorized"],
@@ -185,15 +208,6 @@ impl OnvifService {
             response.challenge = level == UserLevel::Anonymous;
             return response;
         }
-
-        let (host, http_port) = request.host_and_port();
-        let ctx = CallContext {
-            scheme: if request.https { "https" } else { "http" }.into(),
-            host,
-            http_port,
-            level,
-            now_unix: now_unix_ms() / 1000,
-        };
         let model = self.model();
         let answer = services::answer(&model, &soap, &ctx);
         gst::debug!(

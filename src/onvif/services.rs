@@ -24,6 +24,8 @@ use super::xml_out::XmlOut;
 pub struct Answer {
     pub status: u16,
     pub body: String,
+    /// The operation is not one we implement (`Fault::not_supported`).
+    pub not_implemented: bool,
 }
 
 /// A fault as the services decide it; `answer` writes it.
@@ -94,6 +96,7 @@ pub fn answer(model: &DeviceModel, request: &SoapRequest, ctx: &CallContext) -> 
         Ok(body) => Answer {
             status: 200,
             body: soap::envelope(request.version, relates_to, &body),
+            not_implemented: false,
         },
         Err(fault) => fault_answer(request.version, relates_to, &fault),
     }
@@ -113,6 +116,9 @@ pub fn fault_answer(version: SoapVersion, relates_to: Option<&str>, fault: &Faul
             &fault.subcodes,
             &fault.reason,
         ),
+        // What `Fault::not_supported` makes (`unsupported` adds a subcode).
+        not_implemented: fault.code == FaultCode::Receiver
+            && fault.subcodes == ["ter:ActionNotSupported"],
     }
 }
 
