@@ -35,7 +35,10 @@ fn without_x264enc_the_default_is_vp8_and_a_warning_says_so() {
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let warning = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Warning])
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(10),
+            &[gst::MessageType::Warning],
+        )
         .expect("a warning about the missing x264enc");
     let gst::MessageView::Warning(w) = warning.view() else {
         unreachable!()

@@ -43,12 +43,24 @@ pub const SERVICES_PREFIX: &str = "/onvif";
 type StreamsFetch =
     Box<dyn Fn() -> Result<(Option<VideoStream>, Option<AudioStream>), String> + Send + Sync>;
 
+/// The profile's forward streams, once learnt.
+#[derive(Default)]
+struct Streams {
+    known: Option<(Option<VideoStream>, Option<AudioStream>)>,
+    /// When learning them last failed: not tried again for
+    /// [`RETRY_AFTER`], so that a forward pipeline that makes nothing
+    /// does not hold every call up for its whole timeout.
+    failed_at: Option<std::time::Instant>,
+}
+
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The ONVIF services of one element.
 pub struct OnvifService {
     /// The model without its streams (filled in at the first call that
     /// needs them).
     base: DeviceModel,
-    streams: Mutex<Option<(Option<VideoStream>, Option<AudioStream>)>>,
+    streams: Mutex<Streams>,
     fetch_streams: StreamsFetch,
     users: HashMap<String, User>,
     verifier: Mutex<wsse::Verifier>,
@@ -58,7 +70,7 @@ impl OnvifService {
     pub fn new(base: DeviceModel, users: &[User], fetch_streams: StreamsFetch) -> OnvifService {
         OnvifService {
             base,
-            streams: Mutex::new(None),
+            streams: Mutex::new(Streams::default()),
             fetch_streams,
             users: users.iter().map(|u| (u.name.clone(), u.clone())).collect(),
             verifier: Mutex::new(wsse::Verifier::default()),
@@ -66,11 +78,15 @@ impl OnvifService {
     }
 
     /// The model with its forward streams. The first call starts the forward
-    /// pipeline to learn them (it then lingers and stops); a failure is not
-    /// kept, so the next call tries again.
+    /// pipeline to learn them (it then lingers and stops); after a failure
+    /// the model goes without them, and the streams are asked for again
+    /// [`RETRY_AFTER`] later.
     pub fn model(&self) -> DeviceModel {
         let mut streams = self.streams.lock().unwrap();
-        if streams.is_none() {
+        let retry = streams
+            .failed_at
+            .is_none_or(|at| at.elapsed() >= RETRY_AFTER);
+        if streams.known.is_none() && retry {
             match (self.fetch_streams)() {
                 Ok(found) => {
                     gst::info!(
@@ -79,13 +95,20 @@ impl OnvifService {
                         found.0,
                         found.1
                     );
-                    *streams = Some(found);
+                    streams.known = Some(found);
+                    streams.failed_at = None;
                 }
-                Err(err) => gst::warning!(CAT, "forward streams unknown: {err}"),
+                Err(err) => {
+                    gst::warning!(
+                        CAT,
+                        "forward streams unknown, profiles go without them for {RETRY_AFTER:?}: {err}"
+                    );
+                    streams.failed_at = Some(std::time::Instant::now());
+                }
             }
         }
         let mut model = self.base.clone();
-        if let Some((video, audio)) = streams.as_ref() {
+        if let Some((video, audio)) = streams.known.as_ref() {
             model.video = video.clone();
             model.audio = audio.clone();
         }
@@ -198,7 +221,11 @@ impl OnvifService {
                 request.remote
             );
             let mut response = fault(
-                if level == UserLevel::Anonymous { 401 } else { 400 },
+                if level == UserLevel::Anonymous {
+                    401
+                } else {
+                    400
+                },
                 soap.version,
                 FaultCode::Sender,
                 &["ter:NotAuthorized"],
