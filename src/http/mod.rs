@@ -7,22 +7,34 @@
 //! Why libsoup 3 (through the `soup3` crate): it is GNOME's HTTP library,
 //! runs on a GLib main context like the rest of GStreamer, speaks TLS through
 //! the same GIO backend (glib-networking) that gst-rtsp-server uses for
-//! rtsps://, and has server-side HTTP digest authentication. It is on every
-//! system that has GStreamer's soup plugins, so it adds no new stack.
+//! rtsps://. It is on every system that has GStreamer's soup plugins, so it
+//! adds no new stack. Its server-side HTTP digest is not used: it does not
+//! remember the nonces it issues, so a captured `Authorization` header can
+//! be replayed (see [`digest`]); ours does.
 //!
 //! What the layer guards, for every path:
 //! - bodies larger than [`MAX_BODY`] get `413` before they are read (from
 //!   `Content-Length`), or have their connection closed as soon as they pass
 //!   the limit (chunked bodies);
-//! - HTTP digest (RFC 7616, MD5, libsoup's implementation) when users are
-//!   given: a request with valid credentials carries their user name in
-//!   [`Request::digest_user`]; a handler that wants credentials answers with
-//!   [`Response::challenge`] and the layer adds the challenge;
+//! - HTTP digest ([`digest`]: RFC 7616, SHA-256 and MD5, `qop=auth`, nonces
+//!   remembered, replays refused) when users are given: a request with valid
+//!   credentials carries their user name in [`Request::digest_user`], one
+//!   with refused credentials the reason in [`Request::digest_refusal`]; a
+//!   handler that wants credentials answers with [`Response::challenge`] and
+//!   the layer adds the challenges (with `stale=true` when
+//!   [`Request::digest_stale`]);
 //! - a handler that panics answers `500` instead of taking the element down.
 
+pub mod digest;
+
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use digest::DigestAuth;
 
 use gst::glib;
 use soup::prelude::*;
@@ -57,8 +69,14 @@ pub struct Request {
     /// The address the client connected to.
     pub local: Option<SocketAddr>,
     /// The user whose HTTP digest credentials the request carries, if they
-    /// are valid.
+    /// are valid (the nonce ours, fresh, and its `nc` not seen before).
     pub digest_user: Option<String>,
+    /// Why its HTTP credentials were refused (for logs; never a password).
+    pub digest_refusal: Option<String>,
+    /// Its credentials were right but their nonce stale (expired, forgotten
+    /// or its `nc` already seen): a challenge says `stale=true`, so that the
+    /// client retries with a fresh nonce without asking its user.
+    pub digest_stale: bool,
     /// Whether it carries HTTP credentials at all (valid or not).
     pub has_authorization: bool,
 }
@@ -122,7 +140,8 @@ pub struct Response {
     pub content_type: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// Ask for HTTP digest credentials (adds `WWW-Authenticate`; the status
+    /// Ask for HTTP digest credentials (adds the `WWW-Authenticate`
+    /// challenges, `stale=true` if the request's nonce was; the status
     /// should be 401).
     pub challenge: bool,
 }
@@ -252,17 +271,10 @@ fn serve(config: Config) -> Result<(soup::Server, u16), String> {
     }
     let server = builder.build();
 
-    let digest = (!config.digest_users.is_empty()).then(|| {
-        let domain = soup::AuthDomainDigest::builder().realm(REALM).build();
-        let users = config.digest_users.clone();
-        domain.set_auth_callback(move |_, _, user| {
-            // libsoup wants HA1 = MD5(user:realm:password), never the
-            // password itself.
-            users.get(user).and_then(|password| {
-                soup::AuthDomainDigest::encode_password(user, REALM, password).map(|s| s.into())
-            })
-        });
-        domain
+    // The digest state lives on this thread, where every handler runs.
+    let digest = (!config.digest_users.is_empty()).then(|| Digest {
+        auth: Rc::new(RefCell::new(DigestAuth::new(REALM))),
+        users: Rc::new(config.digest_users.clone()),
     });
 
     // Before the body is read: refuse what is too large.
@@ -319,6 +331,13 @@ fn serve(config: Config) -> Result<(soup::Server, u16), String> {
     Ok((server, port))
 }
 
+/// HTTP digest: the nonces issued and the users.
+#[derive(Clone)]
+struct Digest {
+    auth: Rc<RefCell<DigestAuth>>,
+    users: Rc<HashMap<String, String>>,
+}
+
 /// Refuses a body over [`MAX_BODY`]: at once when its length is declared,
 /// by closing the connection when a chunked body passes it.
 fn guard_body(msg: &soup::ServerMessage, path: &str) {
@@ -358,7 +377,7 @@ fn request_of(
     msg: &soup::ServerMessage,
     path: &str,
     https: bool,
-    digest: Option<&soup::AuthDomainDigest>,
+    digest: Option<&Digest>,
 ) -> Request {
     let mut headers = Vec::new();
     if let Some(h) = msg.request_headers() {
@@ -369,21 +388,56 @@ fn request_of(
         .and_then(|b| b.flatten())
         .map(|b| b.to_vec())
         .unwrap_or_default();
-    let has_authorization = headers.iter().any(|(k, _)| k == "authorization");
-    let digest_user = match (digest, has_authorization) {
-        (Some(domain), true) => domain.accepts(msg).map(|u| u.to_string()),
-        _ => None,
-    };
+    let authorization = headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.clone());
+    let method = msg.method().map(|m| m.to_string()).unwrap_or_default();
+    let remote = msg.remote_address().and_then(socket_addr);
+    let mut digest_user = None;
+    let mut digest_refusal = None;
+    let mut digest_stale = false;
+    if let (Some(digest), Some(authorization)) = (digest, &authorization) {
+        // The target as the client sent it (still percent-encoded, unlike
+        // `path`): the `uri` its digest covers.
+        let target = match msg.uri() {
+            Some(uri) => match uri.query() {
+                Some(query) => format!("{}?{query}", uri.path()),
+                None => uri.path().to_string(),
+            },
+            None => path.to_string(),
+        };
+        let users = &digest.users;
+        match digest.auth.borrow_mut().verify(
+            &method,
+            &target,
+            authorization,
+            |name| users.get(name).cloned(),
+            Instant::now(),
+        ) {
+            Ok(user) => {
+                gst::debug!(CAT, "{method} {target} from {remote:?}: HTTP digest of user '{user}'");
+                digest_user = Some(user);
+            }
+            Err(err) => {
+                gst::debug!(CAT, "{method} {target} from {remote:?}: HTTP digest refused: {err}");
+                digest_stale = err.stale();
+                digest_refusal = Some(err.to_string());
+            }
+        }
+    }
     Request {
-        method: msg.method().map(|m| m.to_string()).unwrap_or_default(),
+        method,
         path: path.to_string(),
         headers,
         body,
         https,
-        remote: msg.remote_address().and_then(socket_addr),
+        remote,
         local: msg.local_address().and_then(socket_addr),
         digest_user,
-        has_authorization,
+        digest_refusal,
+        digest_stale,
+        has_authorization: authorization.is_some(),
     }
 }
 
@@ -391,7 +445,7 @@ fn respond(
     msg: &soup::ServerMessage,
     request: &Request,
     response: Response,
-    digest: Option<&soup::AuthDomainDigest>,
+    digest: Option<&Digest>,
 ) {
     gst::log!(
         CAT,
@@ -409,8 +463,14 @@ fn respond(
         }
     }
     if response.challenge {
-        if let Some(domain) = digest {
-            domain.challenge(msg);
+        if let (Some(digest), Some(h)) = (digest, msg.response_headers()) {
+            for value in digest
+                .auth
+                .borrow_mut()
+                .challenge(Instant::now(), request.digest_stale)
+            {
+                h.append("WWW-Authenticate", &value);
+            }
         }
     }
     msg.set_response(

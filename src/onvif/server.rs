@@ -8,8 +8,11 @@
 //!   the allowed skew, nonce never seen before. A bad one is refused with
 //!   HTTP 400 and `env:Sender/ter:NotAuthorized`, whatever else the request
 //!   carries;
-//! - else valid HTTP digest credentials (what agsh/Scrypted answer a 401
-//!   with) name the user;
+//! - else HTTP digest credentials (what agsh/Scrypted answer a 401 with,
+//!   checked by `http::digest`: nonce ours and fresh, `nc` never seen) name
+//!   the user. Refused ones get 401 with a fresh challenge (`stale=true`
+//!   when only the nonce was at fault, so the client retries by itself) and
+//!   a NotAuthorized fault in the body, as HTTP authentication requires;
 //! - else the caller is anonymous, and may call only the pre-auth operations
 //!   (`access::required_level`); other calls get 401 with a digest challenge
 //!   and a NotAuthorized fault in the body.
@@ -172,19 +175,27 @@ impl OnvifService {
         // Who calls.
         let (level, who) = match self.authenticate(request, &soap) {
             Ok(found) => found,
-            Err(why) => {
+            Err(refusal) => {
+                let (status, why) = match &refusal {
+                    Refusal::Token(why) => (400, why),
+                    Refusal::Http(why) => (401, why),
+                };
                 gst::info!(
                     CAT,
                     "{operation} from {:?}: not authorized: {why}",
                     request.remote
                 );
-                return fault(
-                    400,
+                let mut response = fault(
+                    status,
                     soap.version,
                     FaultCode::Sender,
                     &["ter:NotAuthorized"],
                     "Sender not authorized",
                 );
+                // HTTP credentials refused: a 401 with a fresh challenge
+                // (stale=true if the request's nonce was stale).
+                response.challenge = status == 401;
+                return response;
             }
         };
         let (host, http_port) = request.host_and_port();
@@ -252,7 +263,7 @@ impl OnvifService {
         &self,
         request: &Request,
         soap: &soap::SoapRequest,
-    ) -> Result<(UserLevel, String), String> {
+    ) -> Result<(UserLevel, String), Refusal> {
         if self.users.is_empty() {
             return Ok((UserLevel::Operator, "anonymous, no users-file".into()));
         }
@@ -267,7 +278,7 @@ impl OnvifService {
                     request.https,
                     now_unix_ms(),
                 )
-                .map_err(|e| format!("user '{}': {e}", token.username))?;
+                .map_err(|e| Refusal::Token(format!("user '{}': {e}", token.username)))?;
             let user = &self.users[&token.username];
             return Ok((level_of(user.role), format!("user '{}'", user.name)));
         }
@@ -278,10 +289,24 @@ impl OnvifService {
         }
         if request.has_authorization {
             // Credentials that did not check out.
-            return Err("invalid HTTP credentials".into());
+            return Err(Refusal::Http(format!(
+                "HTTP credentials refused: {}",
+                request
+                    .digest_refusal
+                    .as_deref()
+                    .unwrap_or("user not in users-file")
+            )));
         }
         Ok((UserLevel::Anonymous, "anonymous".into()))
     }
+}
+
+/// Why a caller is refused.
+enum Refusal {
+    /// A WS-UsernameToken: HTTP 400 and `ter:NotAuthorized` (ONVIF Core).
+    Token(String),
+    /// HTTP credentials: 401 with a challenge.
+    Http(String),
 }
 
 fn level_of(role: Role) -> UserLevel {
