@@ -147,6 +147,34 @@ impl OnvifService {
                 "expected application/soap+xml (SOAP 1.2) or text/xml (SOAP 1.1)",
             );
         }
+        // An empty POST without valid HTTP credentials: a client probing
+        // for the digest challenge before it sends the body (curl --digest
+        // does). Authentication comes before reading the content.
+        if !self.users.is_empty()
+            && request.digest_user.is_none()
+            && request.body.iter().all(u8::is_ascii_whitespace)
+        {
+            gst::debug!(
+                CAT,
+                "{} from {:?}: empty body without valid credentials, 401 with a challenge",
+                request.path,
+                request.remote
+            );
+            let version = if media_type == "text/xml" {
+                SoapVersion::Soap11
+            } else {
+                SoapVersion::Soap12
+            };
+            let mut response = fault(
+                401,
+                version,
+                FaultCode::Sender,
+                &["ter:NotAuthorized"],
+                "Sender not authorized",
+            );
+            response.challenge = true;
+            return response;
+        }
         let soap = match soap::parse_request(&request.body) {
             Ok(soap) => soap,
             Err(err) => {
