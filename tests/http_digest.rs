@@ -155,7 +155,11 @@ fn authorization(challenge: &str, user: &str, password: &str, nonce: &str, nc: u
 /// A 401 with our two challenges, SHA-256 first; the challenges.
 fn expect_challenge(a: &Answer, what: &str) -> Vec<String> {
     assert_eq!(a.status, 401, "{what}: {}", a.body);
-    assert!(a.not_authorized(), "{what}: no NotAuthorized fault: {}", a.body);
+    assert!(
+        a.not_authorized(),
+        "{what}: no NotAuthorized fault: {}",
+        a.body
+    );
     let challenges: Vec<String> = a
         .all("WWW-Authenticate")
         .into_iter()

@@ -130,7 +130,10 @@ pub enum DigestError {
     Stale,
     /// An `nc` not above the highest already seen with this nonce, with a
     /// correct response: a replayed (or reordered) request.
-    Replay { nc: u64, highest: u64 },
+    Replay {
+        nc: u64,
+        highest: u64,
+    },
     UnknownUser,
     WrongPassword,
 }
@@ -383,8 +386,10 @@ impl DigestAuth {
             nc_text,
             cnonce,
         );
-        let matches =
-            constant_time_eq(expected.as_bytes(), client_response.to_ascii_lowercase().as_bytes());
+        let matches = constant_time_eq(
+            expected.as_bytes(),
+            client_response.to_ascii_lowercase().as_bytes(),
+        );
         if password.is_none() {
             return Err(DigestError::UnknownUser);
         }
@@ -505,7 +510,9 @@ pub fn parse_authorization(value: &str) -> Result<HashMap<String, String>, Diges
         let name = value[name_start..i].to_ascii_lowercase();
         skip_ws(&mut i);
         if i >= b.len() || b[i] != b'=' {
-            return Err(DigestError::Malformed("expected '=' after a parameter name"));
+            return Err(DigestError::Malformed(
+                "expected '=' after a parameter name",
+            ));
         }
         i += 1;
         skip_ws(&mut i);
@@ -712,13 +719,7 @@ mod tests {
         // A nonce we did not issue: refused, even with the right response.
         let mut auth = DigestAuth::new(REALM);
         assert_eq!(
-            auth.verify(
-                "GET",
-                "/dir/index.html",
-                &h,
-                passwords,
-                Instant::now()
-            ),
+            auth.verify("GET", "/dir/index.html", &h, passwords, Instant::now()),
             Err(DigestError::UnknownNonce)
         );
     }
@@ -796,29 +797,71 @@ mod tests {
         let now = Instant::now();
         let nonce = nonce_of(&auth.challenge(now, false)[0]);
         let uri = "/onvif/device_service";
-        let good = header(Algorithm::Sha256, "Mufasa", "Circle of Life", uri, &nonce, 1);
+        let good = header(
+            Algorithm::Sha256,
+            "Mufasa",
+            "Circle of Life",
+            uri,
+            &nonce,
+            1,
+        );
         let mut check = |h: &str, target: &str, method: &str, want: DigestError| {
-            assert_eq!(auth.verify(method, target, h, passwords, now), Err(want), "{h}");
+            assert_eq!(
+                auth.verify(method, target, h, passwords, now),
+                Err(want),
+                "{h}"
+            );
         };
         // Wrong password.
         check(
-            &header(Algorithm::Sha256, "Mufasa", "circle of life", uri, &nonce, 1),
+            &header(
+                Algorithm::Sha256,
+                "Mufasa",
+                "circle of life",
+                uri,
+                &nonce,
+                1,
+            ),
             uri,
             "POST",
             DigestError::WrongPassword,
         );
         // uri of another resource, or a request to another one.
-        check(&good, "/onvif/media_service", "POST", DigestError::UriMismatch);
-        check(&good, "/onvif/device_service?x", "POST", DigestError::UriMismatch);
+        check(
+            &good,
+            "/onvif/media_service",
+            "POST",
+            DigestError::UriMismatch,
+        );
+        check(
+            &good,
+            "/onvif/device_service?x",
+            "POST",
+            DigestError::UriMismatch,
+        );
         // Another method changes HA2.
         check(&good, uri, "GET", DigestError::WrongPassword);
         // A made-up nonce, a tampered one.
-        let forged = header(Algorithm::Sha256, "Mufasa", "Circle of Life", uri, "xx1234", 1);
+        let forged = header(
+            Algorithm::Sha256,
+            "Mufasa",
+            "Circle of Life",
+            uri,
+            "xx1234",
+            1,
+        );
         check(&forged, uri, "POST", DigestError::UnknownNonce);
         let mut tampered = nonce.clone().into_bytes();
         tampered[0] = if tampered[0] == b'0' { b'1' } else { b'0' };
         let tampered = String::from_utf8(tampered).unwrap();
-        let h = header(Algorithm::Sha256, "Mufasa", "Circle of Life", uri, &tampered, 1);
+        let h = header(
+            Algorithm::Sha256,
+            "Mufasa",
+            "Circle of Life",
+            uri,
+            &tampered,
+            1,
+        );
         check(&h, uri, "POST", DigestError::UnknownNonce);
         // No qop (RFC 2069): no nc, no replay protection.
         let ha1 = Algorithm::Md5.hex(&[b"Mufasa", REALM.as_bytes(), b"Circle of Life"]);
@@ -858,7 +901,13 @@ mod tests {
             Err(DigestError::Malformed(_))
         ));
         assert_eq!(
-            auth.verify("POST", uri, "Basic YWxhZGRpbjpvcGVuc2VzYW1l", passwords, now),
+            auth.verify(
+                "POST",
+                uri,
+                "Basic YWxhZGRpbjpvcGVuc2VzYW1l",
+                passwords,
+                now
+            ),
             Err(DigestError::NotDigest)
         );
         // None of that used the nonce up: the good header still works.
@@ -945,7 +994,14 @@ mod tests {
         let mut auth = DigestAuth::new(REALM);
         let now = Instant::now();
         let nonce = nonce_of(&auth.challenge(now, false)[0]);
-        let good = header(Algorithm::Sha256, "Mufasa", "Circle of Life", "/p", &nonce, 1);
+        let good = header(
+            Algorithm::Sha256,
+            "Mufasa",
+            "Circle of Life",
+            "/p",
+            &nonce,
+            1,
+        );
         // Every truncation of a good header: refused, never a panic.
         for end in 0..good.len() {
             let cut = &good[..end];

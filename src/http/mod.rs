@@ -416,11 +416,17 @@ fn request_of(
             Instant::now(),
         ) {
             Ok(user) => {
-                gst::debug!(CAT, "{method} {target} from {remote:?}: HTTP digest of user '{user}'");
+                gst::debug!(
+                    CAT,
+                    "{method} {target} from {remote:?}: HTTP digest of user '{user}'"
+                );
                 digest_user = Some(user);
             }
             Err(err) => {
-                gst::debug!(CAT, "{method} {target} from {remote:?}: HTTP digest refused: {err}");
+                gst::debug!(
+                    CAT,
+                    "{method} {target} from {remote:?}: HTTP digest refused: {err}"
+                );
                 digest_stale = err.stale();
                 digest_refusal = Some(err.to_string());
             }
