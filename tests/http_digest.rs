@@ -152,7 +152,7 @@ fn authorization(challenge: &str, user: &str, password: &str, nonce: &str, nc: u
     )
 }
 
-/// A 401 with our two challenges, SHA-256 first; the challenges.
+/// A 401 with our two challenges, MD5 first; the challenges.
 fn expect_challenge(a: &Answer, what: &str) -> Vec<String> {
     assert_eq!(a.status, 401, "{what}: {}", a.body);
     assert!(
@@ -167,8 +167,8 @@ fn expect_challenge(a: &Answer, what: &str) -> Vec<String> {
         .collect();
     assert_eq!(challenges.len(), 2, "{what}: {challenges:?}");
     assert!(challenges.iter().all(|c| c.starts_with("Digest ")));
-    assert_eq!(param(&challenges[0], "algorithm"), Some("SHA-256"));
-    assert_eq!(param(&challenges[1], "algorithm"), Some("MD5"));
+    assert_eq!(param(&challenges[0], "algorithm"), Some("MD5"));
+    assert_eq!(param(&challenges[1], "algorithm"), Some("SHA-256"));
     assert_eq!(param(&challenges[0], "qop"), Some("auth"));
     challenges
 }
@@ -207,9 +207,9 @@ fn digest_answers_replays_and_forgeries() {
     let nonce = param(&challenges[0], "nonce").unwrap().to_string();
     assert_eq!(param(&challenges[1], "nonce"), Some(nonce.as_str()));
 
-    // The answer (SHA-256, the first): a talker's profiles with the audio
+    // The answer (SHA-256, the second): a talker's profiles with the audio
     // output.
-    let first = authorization(&challenges[0], "talker", TALKER_PW, &nonce, 1);
+    let first = authorization(&challenges[1], "talker", TALKER_PW, &nonce, 1);
     let a = post(port, MEDIA, GET_PROFILES, Some(&first));
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body.contains("AudioOutputConfiguration"), "{}", a.body);
@@ -221,24 +221,24 @@ fn digest_answers_replays_and_forgeries() {
     assert!(is_stale(&again), "{again:?}");
 
     // The next nc on the same nonce: fine; then that one again is not.
-    let second = authorization(&challenges[0], "talker", TALKER_PW, &nonce, 2);
+    let second = authorization(&challenges[1], "talker", TALKER_PW, &nonce, 2);
     assert_eq!(post(port, MEDIA, GET_PROFILES, Some(&second)).status, 200);
     assert_eq!(post(port, MEDIA, GET_PROFILES, Some(&second)).status, 401);
 
-    // MD5, the second challenge, with its nonce (a fresh one).
-    let nonce2 = param(&again[1], "nonce").unwrap().to_string();
+    // MD5, the first challenge, with its nonce (a fresh one).
+    let nonce2 = param(&again[0], "nonce").unwrap().to_string();
     assert_ne!(nonce2, nonce);
-    let md5 = authorization(&again[1], "talker", TALKER_PW, &nonce2, 1);
+    let md5 = authorization(&again[0], "talker", TALKER_PW, &nonce2, 1);
     let a = post(port, MEDIA, GET_PROFILES, Some(&md5));
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body.contains("AudioOutputConfiguration"));
 
     // A made-up nonce, with the right password: refused, not stale.
-    let forged = authorization(&challenges[0], "talker", TALKER_PW, "xx0123456789", 1);
+    let forged = authorization(&challenges[1], "talker", TALKER_PW, "xx0123456789", 1);
     let a = post(port, MEDIA, GET_PROFILES, Some(&forged));
     assert!(!is_stale(&expect_challenge(&a, "a made-up nonce")));
     // A wrong password.
-    let wrong = authorization(&again[0], "talker", "talk", &nonce2, 7);
+    let wrong = authorization(&again[1], "talker", "talk", &nonce2, 7);
     let a = post(port, MEDIA, GET_PROFILES, Some(&wrong));
     assert!(!is_stale(&expect_challenge(&a, "a wrong password")));
     // A digest of another path.
@@ -321,6 +321,55 @@ fn curl_digest() {
     let (code, body, _) = curl("wrong");
     assert_eq!(code, "401", "{body}");
     assert!(body.contains("NotAuthorized"), "{body}");
+
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// Python's urllib (the standard library's HTTPDigestAuthHandler), another
+/// client no one here wrote: it answers the first challenge only and knows
+/// no SHA-256, so it needs MD5 first.
+#[test]
+fn python_urllib_digest() {
+    let python = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| std::process::Command::new(p).arg("-V").output().is_ok());
+    let Some(python) = python else {
+        eprintln!("python3 not installed: skipped");
+        return;
+    };
+    let dir = TempDir::new("urllib");
+    let (pipeline, port) = start(&dir);
+    let script = r#"
+import sys, urllib.request, urllib.error
+url, user, password, body = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].encode()
+pm = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+pm.add_password(None, url, user, password)
+opener = urllib.request.build_opener(urllib.request.HTTPDigestAuthHandler(pm))
+request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/soap+xml"})
+try:
+    with opener.open(request, timeout=20) as r:
+        print(r.status)
+        print(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code)
+    print(e.read().decode())
+"#;
+    let url = format!("http://127.0.0.1:{port}{MEDIA}");
+    let run = |password: &str| {
+        let out = std::process::Command::new(python)
+            .args(["-c", script, &url, "talker", password, GET_PROFILES])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let (code, body) = stdout.split_once('\n').unwrap_or(("", ""));
+        (code.trim().to_string(), body.to_string(), stderr)
+    };
+    let (code, body, err) = run(TALKER_PW);
+    assert_eq!(code, "200", "{body}\n{err}");
+    assert!(body.contains("AudioOutputConfiguration"), "{body}");
+    let (code, body, err) = run("wrong");
+    assert_eq!(code, "401", "{body}\n{err}");
 
     pipeline.set_state(gst::State::Null).unwrap();
 }

@@ -30,13 +30,19 @@
 //!   client with the right password then retries with a fresh nonce, and
 //!   one without learns nothing.
 //!
-//! Challenge order: one `WWW-Authenticate` per algorithm, SHA-256 first and
-//! MD5 last, with the same nonce. RFC 7616 (section 3.7) lists challenges
-//! in the server's order of preference, and clients that follow it (curl,
-//! httpx, i.e. onvif-zeep-async) take the first they support. Clients that
-//! merge repeated headers into one parameter list, later values winning
-//! (python-requests, simple regex parsers), end up with MD5, which every
-//! client knows; the shared nonce keeps such a merged view consistent.
+//! Challenge order: one `WWW-Authenticate` per algorithm, MD5 first and
+//! SHA-256 second, with the same nonce; the order Hikvision cameras use, so
+//! the one ONVIF clients are made to work with. Many clients take the first
+//! challenge whatever it is: curl and httpx (onvif-zeep-async) would take
+//! SHA-256 too, but Python's urllib (3.11) takes the first and raises
+//! "Unsupported digest authentication algorithm 'SHA-256'", and any
+//! MD5-only client that reads only the first header would fail the same
+//! way. Clients that pick the strongest (agsh/onvif, neon) use SHA-256, and
+//! so do those that merge repeated headers into one parameter list, later
+//! values winning (python-requests); the shared nonce keeps such a merged
+//! view consistent. MD5 is no weaker here in practice: what a captured
+//! exchange allows is guessing the password offline, and both hashes are
+//! fast.
 //!
 //! Pure Rust over GLib's checksums: no sockets, no GStreamer.
 
@@ -277,12 +283,12 @@ impl DigestAuth {
         nonce
     }
 
-    /// The `WWW-Authenticate` values of a 401: SHA-256 first, then MD5,
+    /// The `WWW-Authenticate` values of a 401: MD5 first, then SHA-256,
     /// both with one fresh nonce; `stale` when the request's nonce was.
     pub fn challenge(&mut self, now: Instant, stale: bool) -> Vec<String> {
         let nonce = self.issue(now);
         let realm = quote(&self.realm);
-        [Algorithm::Sha256, Algorithm::Md5]
+        [Algorithm::Md5, Algorithm::Sha256]
             .iter()
             .map(|alg| {
                 format!(
@@ -725,14 +731,14 @@ mod tests {
     }
 
     #[test]
-    fn challenge_offers_sha256_then_md5_with_one_nonce() {
+    fn challenge_offers_md5_then_sha256_with_one_nonce() {
         let mut auth = DigestAuth::new("a \"quoted\" realm");
         let c = auth.challenge(Instant::now(), false);
         assert_eq!(c.len(), 2);
         let first = parse_authorization(&c[0]).unwrap();
         let second = parse_authorization(&c[1]).unwrap();
-        assert_eq!(first["algorithm"], "SHA-256");
-        assert_eq!(second["algorithm"], "MD5");
+        assert_eq!(first["algorithm"], "MD5");
+        assert_eq!(second["algorithm"], "SHA-256");
         assert_eq!(first["nonce"], second["nonce"]);
         assert_eq!(first["realm"], "a \"quoted\" realm");
         assert_eq!(first["qop"], "auth");
