@@ -15,7 +15,10 @@
 //! What the layer guards, for every path:
 //! - bodies larger than [`MAX_BODY`] get `413` before they are read (from
 //!   `Content-Length`), or have their connection closed as soon as they pass
-//!   the limit (chunked bodies);
+//!   the limit (chunked bodies). libsoup reads a body whatever status an
+//!   early handler sets (unless the client sent `Expect: 100-continue`), so
+//!   the 413 is written on the connection taken from libsoup, which is then
+//!   closed after a short lingering drain;
 //! - HTTP digest ([`digest`]: RFC 7616, SHA-256 and MD5, `qop=auth`, nonces
 //!   remembered, replays refused) when users are given: a request with valid
 //!   credentials carries their user name in [`Request::digest_user`], one
@@ -277,10 +280,13 @@ fn serve(config: Config) -> Result<(soup::Server, u16), String> {
         users: Rc::new(config.digest_users.clone()),
     });
 
-    // Before the body is read: refuse what is too large.
+    // Before the body is read: refuse what is too large. libsoup calls the
+    // early handler of the path's own entry (the longest registered prefix),
+    // so the guard is registered for every route as well as for the rest.
     server.add_early_handler(None, |_, msg, path, _| guard_body(msg, path));
 
     for (path, handler) in config.routes {
+        server.add_early_handler(Some(&path), |_, msg, path, _| guard_body(msg, path));
         let digest = digest.clone();
         server.add_handler(Some(&path), move |_, msg, path, _| {
             let request = request_of(msg, path, https, digest.as_ref());
@@ -350,9 +356,15 @@ fn guard_body(msg: &soup::ServerMessage, path: &str) {
             CAT,
             "{path}: body of {declared} bytes refused (over {MAX_BODY}), 413"
         );
-        msg.set_status(413, None);
-        if let Some(h) = msg.response_headers() {
-            h.append("Connection", "close");
+        let socket = msg.socket();
+        match msg.steal_connection() {
+            Some(stream) => refuse_too_large(stream, socket),
+            None => {
+                msg.set_status(413, None);
+                if let Some(h) = msg.response_headers() {
+                    h.append("Connection", "close");
+                }
+            }
         }
         return;
     }
@@ -371,6 +383,63 @@ fn guard_body(msg: &soup::ServerMessage, path: &str) {
             }
         }
     });
+}
+
+/// How long a refused connection is drained before it is closed.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Answers `413` on a connection taken from libsoup before the body was
+/// read, then closes it. In between it reads and drops what the client still
+/// sends, for at most [`LINGER`]: closing a socket with unread data resets
+/// the connection, and a client still sending may then lose the answer.
+fn refuse_too_large(stream: gio::IOStream, socket: Option<gio::Socket>) {
+    const BODY: &str = "request body too large\n";
+    let answer = format!(
+        "HTTP/1.1 413 Payload Too Large\r\nServer: onvifbackchannel\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    // A few bytes into an empty send buffer: this does not block.
+    if let Err(err) = stream
+        .output_stream()
+        .write_all(answer.as_bytes(), gio::Cancellable::NONE)
+    {
+        gst::debug!(CAT, "cannot send the 413: {err}");
+    }
+    let _ = stream.output_stream().flush(gio::Cancellable::NONE);
+    if let Some(socket) = socket {
+        // The answer is complete: the client sees its end.
+        let _ = socket.shutdown(false, true);
+    }
+    let cancellable = gio::Cancellable::new();
+    let timer = {
+        let cancellable = cancellable.clone();
+        glib::timeout_source_new(LINGER, None, glib::Priority::DEFAULT, move || {
+            cancellable.cancel();
+            glib::ControlFlow::Break
+        })
+    };
+    timer.attach(Some(&glib::MainContext::ref_thread_default()));
+    drain(stream, cancellable, timer);
+}
+
+/// Reads and drops input until the end, an error or the cancellation, then
+/// closes `stream`.
+fn drain(stream: gio::IOStream, cancellable: gio::Cancellable, timer: glib::Source) {
+    let input = stream.input_stream();
+    input.read_bytes_async(
+        64 * 1024,
+        glib::Priority::LOW,
+        Some(&cancellable.clone()),
+        move |read| match read {
+            Ok(bytes) if !bytes.is_empty() => drain(stream, cancellable, timer),
+            _ => {
+                timer.destroy();
+                let _ = stream.close(gio::Cancellable::NONE);
+            }
+        },
+    );
 }
 
 fn request_of(
