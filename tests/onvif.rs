@@ -43,17 +43,18 @@ const TALKER_PW: &str = "onvif-Talk-Secret-3";
 const VIEWER_PW: &str = "onvif-View-Secret-5";
 
 /// H.264 video at a size, rate, GOP and bit rate the profile must report,
-/// and a PCMU tone.
+/// and a PCMU tone. (The GOP is not twice the rate: that is what a profile
+/// says when it does not know.)
 const H264_LAUNCH: &str = "( videotestsrc is-live=true \
     ! video/x-raw,width=352,height=288,framerate=12/1 \
-    ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=24 bitrate=300 \
+    ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=300 \
     ! rtph264pay name=pay0 pt=96 \
     audiotestsrc is-live=true volume=0.1 ! audio/x-raw,rate=8000,channels=1 \
     ! mulawenc ! rtppcmupay name=pay1 pt=0 )";
 
 const VP8_LAUNCH: &str = "( videotestsrc is-live=true \
     ! video/x-raw,width=320,height=240,framerate=10/1 \
-    ! vp8enc deadline=1 target-bitrate=200000 keyframe-max-dist=20 \
+    ! vp8enc deadline=1 target-bitrate=200000 keyframe-max-dist=25 \
     ! rtpvp8pay name=pay0 pt=96 )";
 
 // ---------------------------------------------------------------------
@@ -332,7 +333,7 @@ fn profiles_report_the_forward_streams_of_launch() {
     assert_eq!(text(&[(TT, "Resolution"), (TT, "Height")]), "288");
     assert_eq!(text(&[(TT, "RateControl"), (TT, "FrameRateLimit")]), "12");
     assert_eq!(text(&[(TT, "RateControl"), (TT, "BitrateLimit")]), "300");
-    assert_eq!(text(&[(TT, "H264"), (TT, "GovLength")]), "24");
+    assert_eq!(text(&[(TT, "H264"), (TT, "GovLength")]), "30");
     // The PCMU tone is the audio encoder (Media1 calls it G711).
     assert_eq!(
         profiles[0].text_at(&[(TT, "AudioEncoderConfiguration"), (TT, "Encoding")]),
@@ -346,7 +347,7 @@ fn profiles_report_the_forward_streams_of_launch() {
         .find(TR2, "VideoEncoder")
         .expect("a Media2 video encoder");
     assert_eq!(ve.text_at(&[(TT, "Encoding")]), Some("H264"));
-    assert_eq!(ve.attr("GovLength"), Some("24"));
+    assert_eq!(ve.attr("GovLength"), Some("30"));
     assert_eq!(
         ve.text_at(&[(TT, "Resolution"), (TT, "Width")]),
         Some("352")
@@ -393,7 +394,7 @@ fn a_vp8_stream_is_not_claimed_as_h264() {
         ve.text_at(&[(TT, "Resolution"), (TT, "Height")]),
         Some("240")
     );
-    assert_eq!(ve.attr("GovLength"), Some("20"));
+    assert_eq!(ve.attr("GovLength"), Some("25"));
     assert_eq!(
         ve.text_at(&[(TT, "RateControl"), (TT, "BitrateLimit")]),
         Some("200")
@@ -934,7 +935,8 @@ fn bad_http_and_soap_input_gets_4xx_or_faults_and_never_hangs() {
         .as_bytes(),
     )
     .unwrap();
-    big.write_all(&[b' '; 64 * 1024]).unwrap();
+    // (The server may already have answered: a failed write is no failure.)
+    let _ = big.write_all(&[b' '; 64 * 1024]);
     let r = http::read_response(&big).expect("an answer before the body is sent");
     assert_eq!(r.status, 413, "{}", r.body);
     assert!(
@@ -978,7 +980,7 @@ fn bad_http_and_soap_input_gets_4xx_or_faults_and_never_hangs() {
     let xml = device.ok(DEVICE, GET_DATE);
     assert!(xml.body().is(TDS, "GetSystemDateAndTimeResponse"));
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(3),
         "{:?}",
         start.elapsed()
     );
