@@ -18,10 +18,7 @@
 //!   and a NotAuthorized fault in the body.
 //!
 //! `viewer` is the ONVIF User level, `talker` Operator. Without `users-file`
-//! nothing is checked, as every RTSP client may talk then: every caller is an
-//! Administrator, so that an operation we do not implement answers
-//! `ter:ActionNotSupported` rather than a `ter:NotAuthorized` no credentials
-//! could cure (the Administrator's operations we implement change nothing).
+//! every caller is an Operator, as every RTSP client may talk then.
 //! Passwords never reach a log: only user names and the reason of a refusal.
 
 use std::collections::HashMap;
@@ -296,7 +293,7 @@ impl OnvifService {
         soap: &soap::SoapRequest,
     ) -> Result<(UserLevel, String), Refusal> {
         if self.users.is_empty() {
-            return Ok((UserLevel::Administrator, "anonymous, no users-file".into()));
+            return Ok((UserLevel::Operator, "anonymous, no users-file".into()));
         }
         if let Some(token) = &soap.username_token {
             let users = &self.users;
