@@ -660,12 +660,19 @@ fn digest_authorization(challenge: &str, user: &str, password: &str, uri: &str) 
     let ha1 = md5_hex(&format!("{user}:{realm}:{password}"));
     let ha2 = md5_hex(&format!("POST:{uri}"));
     let cnonce = "0a4f113b";
+    // Each answer to one challenge counts up (nc): the server refuses a
+    // count it has seen (a replay).
+    static NC: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let nc = format!(
+        "{:08x}",
+        NC.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
     let mut header =
         format!("Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\"");
     let qop_auth = param("qop").is_some_and(|q| q.split(',').any(|q| q.trim() == "auth"));
     let response = if qop_auth {
-        header.push_str(&format!(", qop=auth, nc=00000001, cnonce=\"{cnonce}\""));
-        md5_hex(&format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}"))
+        header.push_str(&format!(", qop=auth, nc={nc}, cnonce=\"{cnonce}\""));
+        md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
     } else {
         md5_hex(&format!("{ha1}:{nonce}:{ha2}"))
     };
