@@ -2,8 +2,8 @@
 //! `onvifbackchannel.talk` permission of a role, and RTSPS.
 
 mod common;
+use common::files::{certificate, TempDir};
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,34 +22,6 @@ use talkback::TalkbackClient;
 
 const TALKER_PW: &str = "talk-Secret-9";
 const VIEWER_PW: &str = "view-Secret-7";
-
-/// A private temporary directory, removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "onvifbc-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, text: &str, mode: u32) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path.to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn assert_440(capture: &Capture, mark: usize) {
     assert!(capture.wait_for(mark, 12800, Duration::from_secs(5)));
@@ -73,7 +45,7 @@ fn user(port: u16, name: &str, password: &str) -> RtspClient {
 #[test]
 fn viewers_watch_talkers_talk_strangers_get_401() {
     let dir = TempDir::new("users");
-    let users = dir.write(
+    let users = dir.write_mode(
         "users",
         &format!("# test users\nalice:{TALKER_PW}:talker\nbob:{VIEWER_PW}:viewer\n"),
         0o600,
@@ -167,7 +139,7 @@ fn viewers_watch_talkers_talk_strangers_get_401() {
 #[test]
 fn a_users_file_others_may_read_is_warned_about() {
     let dir = TempDir::new("users-open");
-    let users = dir.write("users", &format!("alice:{TALKER_PW}:talker\n"), 0o644);
+    let users = dir.write_mode("users", &format!("alice:{TALKER_PW}:talker\n"), 0o644);
     let (pipeline, _capture, _port) = serve(&format!("users-file={users}"));
     let msg = pipeline
         .bus()
@@ -185,32 +157,12 @@ fn a_users_file_others_may_read_is_warned_about() {
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
-/// A self-signed certificate and its key in one PEM file.
-fn certificate(dir: &TempDir) -> String {
-    let key = dir.0.join("key.pem");
-    let cert = dir.0.join("cert.pem");
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl (scripts/deps.sh installs it)");
-    assert!(status.success());
-    let pem = std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap();
-    dir.write("server.pem", &pem, 0o600)
-}
-
 /// rtspsrc talks through rtsps:// with authentication.
 #[test]
 fn rtsps_end_to_end_with_rtspsrc() {
     let dir = TempDir::new("tls");
     let pem = certificate(&dir);
-    let users = dir.write("users", &format!("alice:{TALKER_PW}:talker\n"), 0o600);
+    let users = dir.write_mode("users", &format!("alice:{TALKER_PW}:talker\n"), 0o600);
     let (pipeline, capture, port) = serve(&format!("tls-certificate={pem} users-file={users}"));
     let url = format!("rtsps://127.0.0.1:{port}/stream");
     let client = TalkbackClient::connect(&url, Duration::from_secs(10), |src| {

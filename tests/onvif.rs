@@ -8,6 +8,7 @@
 //! answers read with quick-xml by namespace and local name.
 
 mod common;
+use common::files::{certificate, TempDir};
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
@@ -575,35 +576,6 @@ fn stream_uri_reaches_the_back_channel_the_decoder_options_describe() {
 // ---------------------------------------------------------------------
 // 3. Authentication
 
-/// A private temporary directory, removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "onvifbc-onvif-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        use std::os::unix::fs::PermissionsExt;
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        path.to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn random_nonce() -> Vec<u8> {
     (0..4)
         .flat_map(|_| glib::random_int().to_le_bytes())
@@ -998,25 +970,6 @@ fn bad_http_and_soap_input_gets_4xx_or_faults_and_never_hangs() {
 
 // ---------------------------------------------------------------------
 // 5. https
-
-fn certificate(dir: &TempDir) -> String {
-    let key = dir.0.join("key.pem");
-    let cert = dir.0.join("cert.pem");
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl (scripts/deps.sh installs it)");
-    assert!(status.success());
-    let pem = std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap();
-    dir.write("server.pem", &pem)
-}
 
 /// A SOAP call over https with libsoup's client (the certificate is
 /// self-signed: accepted as it is).
