@@ -315,7 +315,9 @@ impl BackchannelReceiver {
                     obj = pad,
                     "dropping a packet-lost event that rtpulpfecdec would abort on"
                 );
-                return gst::PadProbeReturn::Drop;
+                // Not a plain Drop: GStreamer before 1.24.8 logs a critical
+                // for every event a Rust probe drops.
+                return upstream::drop_event(info);
             }
             gst::PadProbeReturn::Ok
         });

@@ -7,6 +7,7 @@ pub mod files;
 pub mod http;
 pub mod rtsp;
 
+use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,43 @@ use gst_rtsp_server::prelude::*;
 pub fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
+        fail_on_criticals();
         gst::init().unwrap();
         gstonvifbackchannel::plugin_register_static().unwrap();
+    });
+}
+
+/// The log domain of the criticals the plugin logs on purpose: an invalid
+/// value an application sets (`codecs=PCMU,MP3`, src/factory/imp.rs),
+/// which tests try.
+const OWN_LOG_DOMAIN: &str = "onvifbackchannel";
+
+/// A GLib critical from anyone else (GStreamer, GLib, a plugin or library:
+/// a failed g_return_if_fail() and the like) is a bug, ours or an upstream
+/// one we trigger, even when the test around it passes: the process aborts
+/// on the first, as gst-check makes criticals fatal. A log handler runs on
+/// the thread that logged, mostly a streaming thread, and tests share the
+/// process, so it cannot fail only the test that caused it; it says what
+/// was logged, on which thread, and where, then aborts, which fails the
+/// test binary. Other messages go to GLib's default handler as before.
+fn fail_on_criticals() {
+    glib::log_set_default_handler(|domain, level, message| {
+        if level == glib::LogLevel::Critical && domain != Some(OWN_LOG_DOMAIN) {
+            // The kernel's name: GStreamer's threads are not Rust's.
+            let thread = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+            // Straight to stderr: eprintln! output of a test thread is
+            // captured, and lost when the process aborts.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n{}-CRITICAL in thread {:?}: {message}\n\
+                 A critical fails the tests (tests/common/mod.rs); at:\n{}",
+                domain.unwrap_or("(no domain)"),
+                thread.trim(),
+                std::backtrace::Backtrace::force_capture()
+            );
+            std::process::abort();
+        }
+        glib::log_default_handler(domain, level, Some(message));
     });
 }
 
