@@ -2,22 +2,14 @@
 //! services on it, and WS-Discovery. Fills the device model's identity from
 //! the machine (host name, first network interface, a stable UUID).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use crate::codecs::CodecList;
 use crate::http::{self, HttpServer};
 use crate::onvif::discovery_socket::{Discovery, DiscoveryConfig};
-use crate::onvif::model::{AudioStream, DeviceModel, VideoStream};
-use crate::onvif::server::{OnvifService, SERVICES_PREFIX};
+use crate::onvif::model::DeviceModel;
+use crate::onvif::server::{FetchStreams, OnvifService, CAT, SERVICES_PREFIX};
 use crate::users::User;
-
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "onvifbackchannel-onvif",
-        gst::DebugColorFlags::empty(),
-        Some("ONVIF device services"),
-    )
-});
 
 /// What the element tells the web side.
 pub struct WebConfig {
@@ -34,10 +26,6 @@ pub struct WebConfig {
     pub rtsp_path: String,
     pub codecs: CodecList,
 }
-
-/// Finds the forward streams of the profile (blocking).
-pub type FetchStreams =
-    Box<dyn Fn() -> Result<(Option<VideoStream>, Option<AudioStream>), String> + Send + Sync>;
 
 /// The running web side; dropping it sends Bye and stops the server.
 pub struct Web {

@@ -30,7 +30,8 @@ use crate::onvif::soap::{self, FaultCode, SoapError, SoapVersion};
 use crate::onvif::{access, services, wsse};
 use crate::users::{Role, User};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+/// Debug category of the ONVIF services and their glue.
+pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "onvifbackchannel-onvif",
         gst::DebugColorFlags::empty(),
@@ -42,8 +43,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 pub const DEVICE_PATH: &str = "/onvif/device_service";
 pub const SERVICES_PREFIX: &str = "/onvif";
 
-/// The forward streams of the profile, once known.
-type StreamsFetch =
+/// Learns the forward streams of the profile (blocks while the forward
+/// pipeline starts).
+pub type FetchStreams =
     Box<dyn Fn() -> Result<(Option<VideoStream>, Option<AudioStream>), String> + Send + Sync>;
 
 /// The profile's forward streams, once learnt.
@@ -64,13 +66,13 @@ pub struct OnvifService {
     /// needs them).
     base: DeviceModel,
     streams: Mutex<Streams>,
-    fetch_streams: StreamsFetch,
+    fetch_streams: FetchStreams,
     users: HashMap<String, User>,
     verifier: Mutex<wsse::Verifier>,
 }
 
 impl OnvifService {
-    pub fn new(base: DeviceModel, users: &[User], fetch_streams: StreamsFetch) -> OnvifService {
+    pub fn new(base: DeviceModel, users: &[User], fetch_streams: FetchStreams) -> OnvifService {
         OnvifService {
             base,
             streams: Mutex::new(Streams::default()),
