@@ -41,11 +41,27 @@ struct Namespaces {
     cl2: String,
 }
 
+/// Runs `ip args...`; `ip -n NS ...` runs through nsenter, which switches
+/// only the network namespace: `ip -n` and `ip netns exec` also make a
+/// mount namespace and remount /sys, which fails in a chroot whose / is no
+/// mount point (the Debian 13 chroot of scripts/test-trixie.sh).
 fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("running ip (iproute2)");
+    let mut command = match args {
+        ["-n", ns, rest @ ..] => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/run/netns/{ns}"))
+                .arg("--")
+                .arg("ip")
+                .args(rest);
+            c
+        }
+        _ => {
+            let mut c = Command::new("ip");
+            c.args(args);
+            c
+        }
+    };
+    let out = command.output().expect("running ip (iproute2)");
     assert!(
         out.status.success(),
         "ip {}: {}",
