@@ -5,9 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use onvifbackchannel_pure::discovery::{
-    build_probe_matches, parse, AppSequence, Message, Target,
-};
+use onvifbackchannel_pure::discovery::{build_probe_matches, parse, AppSequence, Message, Target};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(Message::Probe(probe)) = parse(data) else {

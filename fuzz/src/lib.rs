@@ -10,6 +10,8 @@
 pub mod codecs;
 #[path = "../../src/direct.rs"]
 pub mod direct;
+#[path = "../../src/onvif/discovery.rs"]
+pub mod discovery;
 #[path = "../../src/pcm.rs"]
 pub mod pcm;
 #[path = "../../src/reorder.rs"]
@@ -20,8 +22,6 @@ pub mod rtp;
 pub mod rtsp_headers;
 #[path = "../../src/sdp.rs"]
 pub mod sdp;
-#[path = "../../src/onvif/discovery.rs"]
-pub mod discovery;
 #[path = "../../src/onvif/soap.rs"]
 pub mod soap;
 #[path = "../../src/upsample.rs"]
