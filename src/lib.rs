@@ -34,6 +34,7 @@ pub mod upsample;
 mod upstream;
 pub mod users;
 pub mod vad;
+pub mod webrtc;
 
 pub use factory::OnvifBackchannelMediaFactory;
 
