@@ -360,7 +360,9 @@ impl Media {
     }
 
     pub fn mid(&self) -> Option<&str> {
-        self.attribute("mid").map(str::trim).filter(|m| !m.is_empty())
+        self.attribute("mid")
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
     }
 
     /// The direction written in this section, if any.
@@ -916,4 +918,703 @@ pub fn rewrite_candidates_to_loopback(sdp: &str) -> String {
         }
         Some(l.to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OURS: &[&str] = &["OPUS", "G722", "PCMU", "PCMA"];
+
+    /// Chrome 47's offer from the seed (juandebravo, "WebRTC SDP"), as written.
+    const CHROME47: &str = "v=0
+o=- 267107056528738969 2 IN IP4 127.0.0.1
+s=-
+t=0 0
+a=group:BUNDLE audio
+a=msid-semantic: WMS dBxfrHdjCoXIYb8pBDDDHhCGPDIG6TYDRQJ8
+m=audio 9 UDP/TLS/RTP/SAVPF 111 103 104 9 0 8 106 105 13 126
+c=IN IP4 0.0.0.0
+a=rtcp:9 IN IP4 0.0.0.0
+a=ice-ufrag:bzRv+Hl9e/MnTuO7
+a=ice-pwd:YC88frVagqjvoBpOVAd+yOCH
+a=fingerprint:sha-256 BE:C0:9D:93:0B:56:8C:87:48:5F:57:F7:9F:A3:D2:07:D2:8C:15:3F:DC:CE:D7:96:2B:A7:6A:DE:B8:72:F0:76
+a=setup:actpass
+a=mid:audio
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
+a=extmap:3 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time
+a=sendrecv
+a=rtcp-mux
+a=rtpmap:111 opus/48000/2
+a=fmtp:111 minptime=10; useinbandfec=1
+a=rtpmap:103 ISAC/16000
+a=rtpmap:104 ISAC/32000
+a=rtpmap:9 G722/8000
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:106 CN/32000
+a=rtpmap:105 CN/16000
+a=rtpmap:13 CN/8000
+a=rtpmap:126 telephone-event/8000
+a=maxptime:60
+a=ssrc:655607873 cname:Wg8kdYwkkqzCZqko
+a=ssrc:655607873 msid:dBxfrHdjCoXIYb8pBDDDHhCGPDIG6TYDRQJ8 920f6047-8df2-4ea5-b4f7-efff75e69688
+a=ssrc:655607873 mslabel:dBxfrHdjCoXIYb8pBDDDHhCGPDIG6TYDRQJ8
+a=ssrc:655607873 label:920f6047-8df2-4ea5-b4f7-efff75e69688
+a=candidate:2896278100 1 udp 2122260223 192.168.1.36 63955 typ host generation 0
+a=candidate:2896278100 2 udp 2122260222 192.168.1.36 59844 typ host generation 0
+a=candidate:3793899172 1 tcp 1518280447 192.168.1.36 0 typ host tcptype active generation 0
+a=candidate:3793899172 2 tcp 1518280446 192.168.1.36 0 typ host tcptype active generation 0
+a=candidate:1521601408 1 udp 1686052607 83.49.46.37 63955 typ srflx raddr 192.168.1.36 rport 63955 generation 0
+a=candidate:1521601408 2 udp 1686052606 83.49.46.37 59844 typ srflx raddr 192.168.1.36 rport 59844 generation 0
+";
+
+    /// Firefox 43's offer from the seed, as written (no BUNDLE, session-level
+    /// fingerprint, RTCP component 2).
+    const FIREFOX43: &str = "v=0
+o=mozilla...THIS_IS_SDPARTA-43.0.4 4597359579147920938 0 IN IP4 0.0.0.0
+s=-
+t=0 0
+a=fingerprint:sha-256 CE:A2:27:E9:AE:B3:8D:AB:09:2F:AF:20:49:3B:26:6C:82:F7:7C:90:7E:95:C1:BA:F0:DB:B0:B6:7B:AE:DE:7F
+a=ice-options:trickle
+a=msid-semantic:WMS *
+m=audio 9 UDP/TLS/RTP/SAVPF 109 9 0 8
+c=IN IP4 0.0.0.0
+a=sendrecv
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
+a=ice-pwd:1159da14ac942703cfaaf5f555b3b328
+a=ice-ufrag:1cc314ac
+a=mid:sdparta_0
+a=msid:{36f0e5dc-9d60-e946-ae2e-74c2e7d5903d} {348bfe05-64b1-024c-82ad-020fae6cc4f7}
+a=rtcp-mux
+a=rtpmap:109 opus/48000/2
+a=rtpmap:9 G722/8000/1
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=setup:actpass
+a=ssrc:2570988474 cname:{d63d835b-1994-b14e-a1ee-32ce8031e8c9}
+a=candidate:0 1 UDP 2122252543 192.168.1.40 64727 typ host
+a=candidate:0 2 UDP 2122252542 192.168.1.40 61922 typ host
+a=candidate:1 1 UDP 1686052863 88.25.237.250 64727 typ srflx raddr 192.168.1.40 rport 64727
+a=candidate:1 2 UDP 1686052862 88.25.237.250 61922 typ srflx raddr 192.168.1.40 rport 61922";
+
+    /// A Chrome 120 audio offer as the notes describe it (section 3): opus
+    /// with RED before G.722, CN, telephone-event at two rates, four
+    /// extmaps, extmap-allow-mixed, m-level msid, an mDNS candidate.
+    /// The page's transceiver is sendonly. CRLF, as browsers write.
+    const CHROME120: &str = "v=0\r
+o=- 4215775240449105457 2 IN IP4 127.0.0.1\r
+s=-\r
+t=0 0\r
+a=group:BUNDLE 0\r
+a=extmap-allow-mixed\r
+a=msid-semantic: WMS s1\r
+m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\r
+c=IN IP4 0.0.0.0\r
+a=rtcp:9 IN IP4 0.0.0.0\r
+a=candidate:1467250027 1 udp 2122260223 6c2b3f6e-0d4c-4a0e-9b7e-0a2a0c1d2e3f.local 52149 typ host generation 0 network-id 1\r
+a=candidate:2371519707 1 udp 1686052607 203.0.113.7 52149 typ srflx raddr 0.0.0.0 rport 0 generation 0 network-id 1\r
+a=ice-ufrag:Oq2h\r
+a=ice-pwd:8NTtyXw0lGfmt7CaIqkLDUnP\r
+a=ice-options:trickle\r
+a=fingerprint:sha-256 7E:8A:29:3B:5D:1E:4C:0F:9A:62:C8:15:D3:77:B0:4E:2A:91:6F:08:C4:3D:E5:72:1B:96:AF:50:0C:D8:33:E1\r
+a=setup:actpass\r
+a=mid:0\r
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r
+a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r
+a=sendonly\r
+a=msid:s1 a1\r
+a=rtcp-mux\r
+a=rtpmap:111 opus/48000/2\r
+a=rtcp-fb:111 transport-cc\r
+a=fmtp:111 minptime=10;useinbandfec=1\r
+a=rtpmap:63 red/48000/2\r
+a=fmtp:63 111/111\r
+a=rtpmap:9 G722/8000\r
+a=rtpmap:0 PCMU/8000\r
+a=rtpmap:8 PCMA/8000\r
+a=rtpmap:13 CN/8000\r
+a=rtpmap:110 telephone-event/48000\r
+a=rtpmap:126 telephone-event/8000\r
+a=ssrc:3735928559 cname:Yq0sGmXb6uKp2Rz1\r
+a=ssrc:3735928559 msid:s1 a1\r
+";
+
+    /// A Firefox 121 audio offer as the notes describe it: session-level
+    /// fingerprint, `extmap:2/recvonly`, telephone-event `0-15`.
+    const FIREFOX121: &str = "v=0\r
+o=mozilla...THIS_IS_SDPARTA-121.0 8324701712193024513 0 IN IP4 0.0.0.0\r
+s=-\r
+t=0 0\r
+a=fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3C:1E:9F:0B:2D:7C:0E:C1:4A:E3:9C:58\r
+a=group:BUNDLE 0\r
+a=ice-options:trickle\r
+a=msid-semantic:WMS *\r
+m=audio 9 UDP/TLS/RTP/SAVPF 109 9 0 8 101\r
+c=IN IP4 0.0.0.0\r
+a=sendonly\r
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r
+a=extmap:2/recvonly urn:ietf:params:rtp-hdrext:csrc-audio-level\r
+a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid\r
+a=fmtp:109 maxplaybackrate=48000;stereo=1;useinbandfec=1\r
+a=fmtp:101 0-15\r
+a=ice-pwd:6bd5f9ef2a4fcd8a1e0b7c1b1c2b5c9e\r
+a=ice-ufrag:3f1a2b7c\r
+a=mid:0\r
+a=msid:{5b1c0c0e-1d3f-4b0a-8e0e-3c9a6a7d2f10} {0e4b8d57-8a2c-4f2e-9d6e-7b8c1f2a3d4e}\r
+a=rtcp-mux\r
+a=rtpmap:109 opus/48000/2\r
+a=rtpmap:9 G722/8000/1\r
+a=rtpmap:0 PCMU/8000\r
+a=rtpmap:8 PCMA/8000\r
+a=rtpmap:101 telephone-event/8000/1\r
+a=setup:actpass\r
+a=ssrc:1029384756 cname:{7c9e1f2a-4b3d-4e5f-8a6b-1c2d3e4f5a6b}\r
+";
+
+    const VIDEO: &str = "m=video 9 UDP/TLS/RTP/SAVPF 96\r
+c=IN IP4 0.0.0.0\r
+a=mid:1\r
+a=sendonly\r
+a=rtcp-mux\r
+a=rtpmap:96 VP8/90000\r
+";
+
+    fn pts(plan: &AnswerPlan) -> Vec<u8> {
+        plan.codecs.iter().map(|c| c.pt).collect()
+    }
+
+    fn decide_str(sdp: &str, codecs: &[&str]) -> Result<AnswerPlan, OfferError> {
+        decide_offer(sdp.as_bytes(), codecs)
+    }
+
+    fn local() -> LocalParams {
+        LocalParams {
+            ice_ufrag: "lUfr".into(),
+            ice_pwd: "localpasswordlocalpassword".into(),
+            fingerprint: "sha-256 01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF".into(),
+            setup: "active".into(),
+            candidates: vec![
+                "candidate:1 1 UDP 2015363327 127.0.0.1 40000 typ host".into(),
+                "a=candidate:2 1 TCP 1015021823 127.0.0.1 9 typ host tcptype active".into(),
+            ],
+            session_id: 1234567890123,
+        }
+    }
+
+    #[test]
+    fn chrome47_seed_offer() {
+        let plan = decide_str(CHROME47, OURS).unwrap();
+        assert_eq!(pts(&plan), [111, 9, 0, 8]);
+        assert_eq!(plan.mid.as_deref(), Some("audio"));
+        assert_eq!(plan.remote_ice_ufrag, "bzRv+Hl9e/MnTuO7");
+        assert_eq!(plan.remote_ice_pwd, "YC88frVagqjvoBpOVAd+yOCH");
+        assert!(plan.remote_fingerprint.starts_with("sha-256 BE:C0:9D"));
+        assert_eq!(plan.remote_setup, "actpass");
+        assert_eq!(plan.answer_setup(), "active");
+        assert_eq!(plan.remote_candidates.len(), 6);
+        assert_eq!(
+            plan.codecs[0].fmtp.as_deref(),
+            Some("minptime=10;useinbandfec=1")
+        );
+        assert_eq!(plan.codecs[1].fmtp, None);
+        // The parser's view of the other lines.
+        let sdp = Sdp::parse(CHROME47).unwrap();
+        assert_eq!(sdp.bundle_group(), ["audio"]);
+        let m = &sdp.media[0];
+        assert_eq!(m.fmtp(111), Some("minptime=10; useinbandfec=1"));
+        assert_eq!(m.extmaps().len(), 2);
+        assert_eq!(m.ssrcs(), [655607873]);
+        assert_eq!(m.direction(), Some(Direction::SendRecv));
+        assert_eq!(m.rtpmaps().len(), 10);
+    }
+
+    #[test]
+    fn firefox43_seed_offer() {
+        let plan = decide_str(FIREFOX43, OURS).unwrap();
+        // G722/8000/1 is G722/8000; the fingerprint is at session level.
+        assert_eq!(pts(&plan), [109, 9, 0, 8]);
+        assert_eq!(plan.mid.as_deref(), Some("sdparta_0"));
+        assert!(plan.remote_fingerprint.starts_with("sha-256 CE:A2"));
+        assert_eq!(plan.remote_ice_ufrag, "1cc314ac");
+        assert!(Sdp::parse(FIREFOX43).unwrap().bundle_group().is_empty());
+    }
+
+    #[test]
+    fn chrome120_offer_skips_red_cn_and_dtmf() {
+        let plan = decide_str(CHROME120, OURS).unwrap();
+        assert_eq!(pts(&plan), [111, 9, 0, 8]);
+        assert_eq!(plan.mid.as_deref(), Some("0"));
+        assert_eq!(plan.remote_candidates.len(), 2);
+        let sdp = Sdp::parse(CHROME120).unwrap();
+        assert_eq!(sdp.media[0].extmaps()[2].0, 3);
+        assert_eq!(sdp.media[0].direction(), Some(Direction::SendOnly));
+    }
+
+    #[test]
+    fn firefox121_offer() {
+        let plan = decide_str(FIREFOX121, OURS).unwrap();
+        assert_eq!(pts(&plan), [109, 9, 0, 8]);
+        let sdp = Sdp::parse(FIREFOX121).unwrap();
+        assert_eq!(
+            sdp.media[0].extmaps(),
+            [
+                (1, "urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+                (2, "urn:ietf:params:rtp-hdrext:csrc-audio-level"),
+                (3, "urn:ietf:params:rtp-hdrext:sdes:mid")
+            ]
+        );
+        assert_eq!(sdp.media[0].fmtp(101), Some("0-15"));
+    }
+
+    #[test]
+    fn the_mount_order_decides_the_answer_order() {
+        for offer in [CHROME47, FIREFOX43, CHROME120, FIREFOX121] {
+            let plan = decide_str(offer, &["PCMA", "G722", "OPUS", "PCMU"]).unwrap();
+            let names: Vec<&str> = plan.codecs.iter().map(|c| c.codec.name).collect();
+            assert_eq!(names, ["PCMA", "G722", "OPUS", "PCMU"]);
+            let plan = decide_str(offer, &["pcmu"]).unwrap();
+            assert_eq!(pts(&plan), [0]);
+        }
+        // Names a browser never offers are skipped, not an error.
+        let plan = decide_str(CHROME47, &["AAC", "L16-16000", "G722", "nonsense"]).unwrap();
+        assert_eq!(pts(&plan), [9]);
+    }
+
+    #[test]
+    fn offered_payload_types_are_kept() {
+        let offer = CHROME47
+            .replace(" 111 103 104 9 0 8", " 96 103 104 9 0 8")
+            .replace("a=rtpmap:111 opus", "a=rtpmap:96 OPUS")
+            .replace("a=fmtp:111", "a=fmtp:96");
+        let plan = decide_str(&offer, OURS).unwrap();
+        assert_eq!(pts(&plan), [96, 9, 0, 8]);
+        // Static payload types without a=rtpmap.
+        let offer = FIREFOX43
+            .replace("a=rtpmap:0 PCMU/8000\n", "")
+            .replace("a=rtpmap:8 PCMA/8000\n", "");
+        assert_eq!(pts(&decide_str(&offer, &["PCMA", "PCMU"]).unwrap()), [8, 0]);
+        // An rtpmap for a payload type not on the m-line is not offered.
+        let offer = FIREFOX43.replace(" 109 9 0 8\n", " 9 0 8\n");
+        assert_eq!(pts(&decide_str(&offer, OURS).unwrap()), [9, 0, 8]);
+        // Opus must be opus/48000/2 (RFC 7587).
+        let offer = FIREFOX43.replace("opus/48000/2", "opus/48000");
+        assert_eq!(pts(&decide_str(&offer, OURS).unwrap()), [9, 0, 8]);
+    }
+
+    #[test]
+    fn crlf_and_lf_give_the_same_plan() {
+        for offer in [CHROME47, FIREFOX43, CHROME120, FIREFOX121] {
+            let lf = offer.replace("\r\n", "\n");
+            let crlf = lf.replace('\n', "\r\n");
+            assert_eq!(
+                decide_str(&lf, OURS).unwrap(),
+                decide_str(&crlf, OURS).unwrap()
+            );
+            assert_eq!(Sdp::parse(&lf).unwrap(), Sdp::parse(&crlf).unwrap());
+        }
+    }
+
+    fn refused(offer: &str, status: u16, reason: &str) {
+        let err = decide_str(offer, OURS).unwrap_err();
+        assert_eq!(err.status(), status, "{err}");
+        assert!(err.reason().contains(reason), "{err}");
+    }
+
+    #[test]
+    fn video_next_to_audio_is_refused() {
+        refused(&format!("{CHROME120}{VIDEO}"), 422, "video");
+        let bundle = CHROME120.replace("BUNDLE 0", "BUNDLE 0 1");
+        refused(&format!("{bundle}{VIDEO}"), 422, "besides audio");
+        // Video alone, two audio tracks.
+        let header_end = CHROME120.find("m=audio").unwrap();
+        refused(
+            &format!("{}{VIDEO}", &CHROME120[..header_end]),
+            422,
+            "no audio",
+        );
+        let audio = &CHROME120[header_end..].replace("a=mid:0", "a=mid:1");
+        refused(&format!("{CHROME120}{audio}"), 422, "2 audio");
+    }
+
+    #[test]
+    fn directions_that_do_not_send_are_refused() {
+        refused(
+            &CHROME47.replace("a=sendrecv", "a=recvonly"),
+            422,
+            "recvonly",
+        );
+        refused(
+            &CHROME47.replace("a=sendrecv", "a=inactive"),
+            422,
+            "inactive",
+        );
+        refused(
+            &CHROME120.replace("a=sendonly", "a=inactive"),
+            422,
+            "inactive",
+        );
+        // Session level applies when the media says nothing.
+        let offer = CHROME47
+            .replace("a=sendrecv\n", "")
+            .replace("t=0 0\n", "t=0 0\na=recvonly\n");
+        refused(&offer, 422, "recvonly");
+        // No direction at all is sendrecv.
+        assert!(decide_str(&CHROME47.replace("a=sendrecv\n", ""), OURS).is_ok());
+    }
+
+    #[test]
+    fn offers_without_ice_or_dtls_are_refused() {
+        refused(
+            &CHROME47.replace("a=fingerprint", "a=x-fingerprint"),
+            400,
+            "fingerprint",
+        );
+        refused(&FIREFOX43.replace("a=ice-ufrag", "a=x"), 400, "ICE");
+        refused(&CHROME120.replace("a=ice-pwd", "a=x"), 400, "ICE");
+        refused(
+            &CHROME47.replace("sha-256 BE:C0", "sha-256 BEC0"),
+            400,
+            "fingerprint",
+        );
+        refused(&CHROME47.replace("a=rtcp-mux\n", ""), 422, "rtcp-mux");
+        refused(
+            &CHROME47.replace("UDP/TLS/RTP/SAVPF", "RTP/AVP"),
+            422,
+            "RTP/AVP",
+        );
+        refused(
+            &CHROME47.replace("setup:actpass", "setup:holdconn"),
+            422,
+            "setup",
+        );
+        refused(&CHROME47.replace("m=audio 9", "m=audio 0"), 422, "port 0");
+        assert!(decide_str(&CHROME47.replace("UDP/TLS/RTP", "TCP/DTLS/RTP"), OURS).is_ok());
+    }
+
+    #[test]
+    fn offers_without_a_common_codec_are_refused() {
+        let offer = CHROME47.replace("111 103 104 9 0 8 106 105 13 126", "106 105 13 126");
+        refused(&offer, 422, "no codec in common");
+        refused(&offer, 422, "CN/32000");
+        let err = decide_str(CHROME47, &["AAC", "L16-8000"]).unwrap_err();
+        assert_eq!(err.status(), 422);
+        assert!(err.reason().contains("AAC, L16-8000"), "{err}");
+        assert_eq!(decide_str(CHROME47, &[]).unwrap_err().status(), 422);
+    }
+
+    #[test]
+    fn malformed_offers_are_400() {
+        for (offer, reason) in [
+            ("", "empty"),
+            ("\r\n\n", "empty"),
+            ("hello", "not an SDP line"),
+            ("v=1\no=- 1 1 IN IP4 0.0.0.0\n", "v=0"),
+            ("o=- 1 1 IN IP4 0.0.0.0\nv=0\n", "v=0"),
+            ("v=0\ns=-\n", "no 'o='"),
+            ("v=0\no=- 1 IN IP4 0.0.0.0\n", "6 fields"),
+            ("v=0\no=- 1 1 IN IP4 0.0.0.0\nm=audio\n", "not an m-line"),
+            (
+                "v=0\no=- 1 1 IN IP4 0.0.0.0\nm=audio x RTP/AVP 0\n",
+                "m-line",
+            ),
+            ("v=0\no=- 1 1 IN IP4 0.0.0.0\nv=0\n", "second"),
+            ("v=0\no=- 1 1 IN IP4 0.0.0.0\nA=x\n", "line 3"),
+            ("v=0\no=- 1 1 IN IP4 0.0.0.0\n a=x\n", "line 3"),
+        ] {
+            let err = Sdp::parse(offer).unwrap_err();
+            assert_eq!(err.status(), 400, "{offer:?}: {err}");
+            assert!(err.reason().contains(reason), "{offer:?}: {err}");
+        }
+        let err = decide_offer(b"v=0\n\xff\xfe", OURS).unwrap_err();
+        assert_eq!(err.status(), 400);
+        // Control characters are not echoed into the reason.
+        let err = Sdp::parse("v=0\no=- 1 1 IN IP4 0.0.0.0\n\x1b[31m").unwrap_err();
+        assert!(!err.reason().contains('\x1b'));
+        // A malformed attribute is kept as text and does no harm.
+        let offer = CHROME47.replace("a=maxptime:60", "a=rtpmap:zz");
+        assert_eq!(pts(&decide_str(&offer, OURS).unwrap()), [111, 9, 0, 8]);
+    }
+
+    #[test]
+    fn oversized_offers_are_413() {
+        let big = format!("{CHROME47}{}", "a=x-pad:0123456789\n".repeat(4000));
+        assert!(big.len() > MAX_SDP_BYTES);
+        assert_eq!(decide_str(&big, OURS).unwrap_err().status(), 413);
+        let many = format!("{CHROME47}{}", "m=audio 0 RTP/AVP 0\n".repeat(MAX_MEDIA));
+        let err = decide_str(&many, OURS).unwrap_err();
+        assert_eq!(err.status(), 413, "{err}");
+        assert!(err.reason().contains("m-lines"));
+        // Exactly MAX_MEDIA m-lines are read (and refused for the count).
+        let max = format!(
+            "{CHROME47}{}",
+            "m=audio 0 RTP/AVP 0\n".repeat(MAX_MEDIA - 1)
+        );
+        assert_eq!(decide_str(&max, OURS).unwrap_err().status(), 422);
+    }
+
+    /// Tiny deterministic generator for the garbage test.
+    fn lcg(state: &mut u64) -> u64 {
+        *state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *state >> 33
+    }
+
+    #[test]
+    fn truncations_and_garbage_never_panic() {
+        let plan = decide_str(CHROME47, OURS).unwrap();
+        for offer in [CHROME47, FIREFOX43, CHROME120, FIREFOX121] {
+            let answer = write_answer(&plan, &local());
+            for cut in 0..=offer.len() {
+                if let Some(prefix) = offer.get(..cut) {
+                    let _ = decide_str(prefix, OURS);
+                    let _ = munge_answer(prefix, &plan);
+                    let _ = strip_candidates(prefix);
+                    let _ = rewrite_candidates_to_loopback(prefix);
+                }
+            }
+            for cut in 0..=answer.len() {
+                let _ = munge_answer(&answer[..cut], &plan);
+            }
+        }
+        let mut state = 7u64;
+        let alphabet = b"v=0o-ma:/ \r\n12389SAVPFUDPTLSrtpmapfmtpcandidate\xff\x00";
+        for _ in 0..3000 {
+            let len = (lcg(&mut state) % 300) as usize;
+            let mut bytes: Vec<u8> = b"v=0\no=- 1 1 IN IP4 0.0.0.0\n".to_vec();
+            bytes.extend((0..len).map(|_| alphabet[(lcg(&mut state) as usize) % alphabet.len()]));
+            let _ = decide_offer(&bytes, OURS);
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = munge_answer(&text, &plan);
+            let _ = rewrite_candidates_to_loopback(&text);
+            // Mutate one byte of a real offer.
+            let mut offer = CHROME120.as_bytes().to_vec();
+            let at = (lcg(&mut state) as usize) % offer.len();
+            offer[at] = alphabet[(lcg(&mut state) as usize) % alphabet.len()];
+            let _ = decide_offer(&offer, OURS);
+        }
+    }
+
+    #[test]
+    fn the_answer_reads_back() {
+        for offer in [CHROME47, FIREFOX43, CHROME120, FIREFOX121] {
+            let plan = decide_str(offer, &["G722", "OPUS", "PCMA"]).unwrap();
+            let answer = write_answer(&plan, &local());
+            assert!(answer.ends_with("a=end-of-candidates\r\n"));
+            assert!(!answer.replace("\r\n", "").contains('\n'));
+            let sdp = Sdp::parse(&answer).unwrap();
+            assert_eq!(sdp.media.len(), 1);
+            let m = &sdp.media[0];
+            assert_eq!(m.kind, "audio");
+            assert_eq!(m.proto, "UDP/TLS/RTP/SAVPF");
+            assert_eq!(
+                m.formats,
+                pts(&plan).iter().map(u8::to_string).collect::<Vec<_>>()
+            );
+            assert_eq!(m.direction(), Some(Direction::RecvOnly));
+            assert!(m.has_flag("rtcp-mux"));
+            assert_eq!(m.mid(), plan.mid.as_deref());
+            match &plan.mid {
+                Some(mid) => assert_eq!(sdp.bundle_group(), [mid.as_str()]),
+                None => assert!(sdp.bundle_group().is_empty()),
+            }
+            let names: Vec<String> = m.rtpmaps().iter().map(|r| r.name.clone()).collect();
+            assert_eq!(names, ["G722", "opus", "PCMA"]);
+            assert_eq!(
+                m.fmtp(plan.codecs[1].pt),
+                Some("minptime=10;useinbandfec=1")
+            );
+            assert_eq!(m.attribute("ice-ufrag"), Some("lUfr"));
+            assert_eq!(m.attribute("setup"), Some("active"));
+            assert_eq!(m.candidates().len(), 2);
+            assert!(m.has_flag("end-of-candidates"));
+            // Our own answer is not an offer we would take (recvonly).
+            assert_eq!(decide(&sdp, OURS).unwrap_err().status(), 422);
+        }
+    }
+
+    #[test]
+    fn the_answer_reads_back_with_gst_sdp() {
+        gst::init().unwrap();
+        let plan = decide_str(CHROME120, OURS).unwrap();
+        let answer = write_answer(&plan, &local());
+        let msg = gst_sdp::SDPMessage::parse_buffer(answer.as_bytes()).unwrap();
+        assert_eq!(msg.version(), Some("0"));
+        assert_eq!(msg.attribute_val("group"), Some("BUNDLE 0"));
+        assert_eq!(msg.medias_len(), 1);
+        let m = msg.media(0).unwrap();
+        assert_eq!(m.media(), Some("audio"));
+        assert_eq!(m.port(), 9);
+        assert_eq!(m.proto(), Some("UDP/TLS/RTP/SAVPF"));
+        let formats: Vec<&str> = (0..m.formats_len()).filter_map(|i| m.format(i)).collect();
+        assert_eq!(formats, ["111", "9", "0", "8"]);
+        assert_eq!(m.attribute_val("mid"), Some("0"));
+        assert!(m.attribute_val("recvonly").is_some());
+        assert!(m.attribute_val("sendrecv").is_none());
+        assert_eq!(m.attribute_val("rtpmap"), Some("111 opus/48000/2"));
+        assert_eq!(
+            m.attribute_val_n("candidate", 1)
+                .map(|c| c.contains("127.0.0.1")),
+            Some(true)
+        );
+        // What webrtcbin reads from it: the caps of payload type 111.
+        let caps = m.caps_from_media(111).unwrap();
+        let s = caps.structure(0).unwrap();
+        assert_eq!(s.get::<&str>("encoding-name").unwrap(), "OPUS");
+        assert_eq!(s.get::<i32>("clock-rate").unwrap(), 48000);
+    }
+
+    /// An answer as webrtcbin 1.22 writes it without codec preferences: every
+    /// offered codec, in offer order, CN and telephone-event included.
+    fn webrtcbin_like_answer(eol: &str) -> String {
+        [
+            "v=0",
+            "o=- 3052431180211113613 0 IN IP4 0.0.0.0",
+            "s=-",
+            "t=0 0",
+            "a=ice-options:trickle",
+            "a=group:BUNDLE 0",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126",
+            "c=IN IP4 0.0.0.0",
+            "a=rtpmap:111 OPUS/48000/2",
+            "a=rtcp-fb:111 transport-cc",
+            "a=fmtp:111 minptime=10;useinbandfec=1",
+            "a=rtpmap:63 red/48000/2",
+            "a=fmtp:63 111/111",
+            "a=rtpmap:9 G722/8000",
+            "a=rtpmap:0 PCMU/8000",
+            "a=rtpmap:8 PCMA/8000",
+            "a=rtpmap:13 CN/8000",
+            "a=rtpmap:110 telephone-event/48000",
+            "a=rtpmap:126 telephone-event/8000",
+            "a=ice-ufrag:Kq5OaWsC0aSJ4v6SmbGMXZ8YDnDwAaJx",
+            "a=ice-pwd:KpiYg2WpPcKyCzWYvOvR1cGqhjXxEMia",
+            "a=mid:0",
+            "a=setup:active",
+            "a=rtcp-mux",
+            "a=fingerprint:sha-256 9A:06:0C:4D:3C:7A:11:42:7E:51:24:63:AE:06:43:8D:BD:14:F1:1F:51:2D:4D:01:1B:6B:2C:A6:CD:C2:38:1E",
+            "a=sendrecv",
+            "a=candidate:1 1 UDP 2015363327 127.0.0.1 40001 typ host",
+            "",
+        ]
+        .join(eol)
+    }
+
+    #[test]
+    fn munge_puts_our_order_and_recvonly_into_webrtcbins_answer() {
+        for eol in ["\r\n", "\n"] {
+            let plan = decide_str(CHROME120, &["PCMA", "OPUS", "G722"]).unwrap();
+            let answer = webrtcbin_like_answer(eol);
+            let munged = munge_answer(&answer, &plan).unwrap();
+            assert!(munged.ends_with(eol));
+            assert_eq!(munged.matches('\n').count(), munged.matches(eol).count());
+            let got: Vec<&str> = munged.split(eol).collect();
+            let before: Vec<&str> = answer.split(eol).collect();
+            assert!(got.contains(&"m=audio 9 UDP/TLS/RTP/SAVPF 8 111 9"));
+            // The codec lines, in our order, where the first one was.
+            let at = got.iter().position(|l| l.starts_with("a=rtpmap")).unwrap();
+            assert_eq!(
+                got[at..at + 5],
+                [
+                    "a=rtpmap:8 PCMA/8000",
+                    "a=rtpmap:111 OPUS/48000/2",
+                    "a=rtcp-fb:111 transport-cc",
+                    "a=fmtp:111 minptime=10;useinbandfec=1",
+                    "a=rtpmap:9 G722/8000",
+                ]
+            );
+            assert_eq!(
+                at,
+                before
+                    .iter()
+                    .position(|l| l.starts_with("a=rtpmap"))
+                    .unwrap()
+            );
+            assert!(!munged.contains("CN/8000") && !munged.contains("telephone-event"));
+            assert!(!munged.contains("red/") && !munged.contains("fmtp:63"));
+            assert!(got.contains(&"a=recvonly") && !munged.contains("sendrecv"));
+            // Every other line is kept, in order.
+            let changed = |l: &&str| {
+                l.starts_with("m=")
+                    || pt_attribute(l).is_some()
+                    || Direction::from_attribute(l.strip_prefix("a=").unwrap_or("")).is_some()
+            };
+            let rest_before: Vec<&str> = before.iter().copied().filter(|l| !changed(l)).collect();
+            let rest_after: Vec<&str> = got.iter().copied().filter(|l| !changed(l)).collect();
+            assert_eq!(rest_before, rest_after);
+            // Our parser and gst_sdp read it; our plan of it is the same order.
+            let sdp = Sdp::parse(&munged).unwrap();
+            assert_eq!(sdp.media[0].formats, ["8", "111", "9"]);
+            gst::init().unwrap();
+            assert!(gst_sdp::SDPMessage::parse_buffer(munged.as_bytes()).is_ok());
+        }
+    }
+
+    #[test]
+    fn munge_adds_recvonly_and_keeps_only_answered_codecs() {
+        let plan = decide_str(CHROME47, OURS).unwrap();
+        let answer = webrtcbin_like_answer("\r\n")
+            .replace("a=sendrecv\r\n", "")
+            .replace(" 111 63 9 0 8 13 110 126", " 0 111");
+        let munged = munge_answer(&answer, &plan).unwrap();
+        assert!(munged.contains("m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\n"));
+        assert!(munged.contains("c=IN IP4 0.0.0.0\r\na=recvonly\r\na=rtpmap:111"));
+        // The answer takes none of the plan's codecs.
+        let answer = webrtcbin_like_answer("\r\n").replace(" 111 63 9 0 8 13 110 126", " 13");
+        assert_eq!(munge_answer(&answer, &plan).unwrap_err().status(), 422);
+        assert_eq!(
+            munge_answer("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n", &plan)
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
+
+    #[test]
+    fn candidates_are_stripped_or_pointed_at_loopback() {
+        for offer in [CHROME47, FIREFOX43, CHROME120, FIREFOX121] {
+            let stripped = strip_candidates(offer);
+            assert!(!stripped.contains("candidate"));
+            assert!(decide_str(&stripped, OURS)
+                .unwrap()
+                .remote_candidates
+                .is_empty());
+            // Only candidate lines went.
+            let kept = offer
+                .split_inclusive('\n')
+                .filter(|l| !l.starts_with("a=candidate"))
+                .collect::<String>();
+            assert_eq!(stripped, kept);
+
+            let rewritten = rewrite_candidates_to_loopback(offer);
+            let plan = decide_str(&rewritten, OURS).unwrap();
+            assert_eq!(
+                plan.remote_candidates.len(),
+                Sdp::parse(offer).unwrap().media[0].candidates().len()
+            );
+            for c in &plan.remote_candidates {
+                let f: Vec<&str> = c.split_ascii_whitespace().collect();
+                assert_eq!(f[4], "127.0.0.1", "{c}");
+                if let Some(i) = f.iter().position(|x| *x == "raddr") {
+                    assert_eq!(f[i + 1], "127.0.0.1", "{c}");
+                }
+            }
+            for bad in ["192.168.", "83.49.", "88.25.", "203.0.113.", ".local"] {
+                assert!(!rewritten.contains(bad), "{bad}");
+            }
+            assert_eq!(rewritten.matches('\r').count(), offer.matches('\r').count());
+        }
+        let odd = "v=0\no=- 1 1 IN IP6 ::1\nc=IN IP6 2001:db8::1\na=rtcp:9 IN IP6 2001:db8::1\na=candidate:1 1 udp 1 2001:db8::1 5000 typ host\na=candidate:short\na=end-of-candidates\n";
+        assert_eq!(
+            rewrite_candidates_to_loopback(odd),
+            "v=0\no=- 1 1 IN IP6 ::1\nc=IN IP4 127.0.0.1\na=rtcp:9 IN IP4 127.0.0.1\na=candidate:1 1 udp 1 127.0.0.1 5000 typ host\na=end-of-candidates\n"
+        );
+        assert_eq!(
+            strip_candidates(odd),
+            "v=0\no=- 1 1 IN IP6 ::1\nc=IN IP6 2001:db8::1\na=rtcp:9 IN IP6 2001:db8::1\n"
+        );
+    }
 }
