@@ -28,3 +28,5 @@ pub mod soap;
 pub mod upsample;
 #[path = "../../src/vad.rs"]
 pub mod vad;
+#[path = "../../src/webrtc/offer.rs"]
+pub mod webrtc_offer;

@@ -803,13 +803,13 @@ pub fn munge_answer(answer: &str, plan: &AnswerPlan) -> Result<String, OfferErro
 
     let mut out: Vec<String> = all[..start].iter().map(|l| l.to_string()).collect();
     // The m-line: same media, port and proto, our payload list.
-    let m_fields: Vec<&str> = section[0][2..].split_ascii_whitespace().collect();
+    let m_fields: Vec<&str> = section[0][2..].split_ascii_whitespace().take(3).collect();
     let pts: Vec<String> = order.iter().map(u8::to_string).collect();
-    out.push(format!("m={} {}", m_fields[..3].join(" "), pts.join(" ")));
+    out.push(format!("m={} {}", m_fields.join(" "), pts.join(" ")));
     let mut direction_written = false;
     let mut codecs_written = false;
     for l in &section[1..] {
-        if let Some(pt) = pt_attribute(l) {
+        if pt_attribute(l).is_some() {
             if !codecs_written {
                 codecs_written = true;
                 for pt in &order {
@@ -821,7 +821,6 @@ pub fn munge_answer(answer: &str, plan: &AnswerPlan) -> Result<String, OfferErro
                     );
                 }
             }
-            let _ = pt;
             continue;
         }
         let key = l.strip_prefix("a=").unwrap_or("");
