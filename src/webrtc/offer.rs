@@ -1204,6 +1204,44 @@ a=rtpmap:96 VP8/90000\r
     }
 
     #[test]
+    fn offers_without_mid_or_with_session_level_ice() {
+        // No mid (and so no BUNDLE): the answer has neither.
+        let offer = CHROME47
+            .replace("a=mid:audio\n", "")
+            .replace("a=group:BUNDLE audio\n", "");
+        let plan = decide_str(&offer, OURS).unwrap();
+        assert_eq!(plan.mid, None);
+        let answer = write_answer(&plan, &local());
+        assert!(!answer.contains("a=mid") && !answer.contains("a=group"));
+        // ICE credentials at session level.
+        let offer = FIREFOX43
+            .replace("a=ice-pwd:1159da14ac942703cfaaf5f555b3b328\n", "")
+            .replace("a=ice-ufrag:1cc314ac\n", "")
+            .replace(
+                "t=0 0\n",
+                "t=0 0\na=ice-ufrag:sess\na=ice-pwd:sessionpassword\n",
+            );
+        let plan = decide_str(&offer, OURS).unwrap();
+        assert_eq!(plan.remote_ice_ufrag, "sess");
+        assert_eq!(plan.remote_ice_pwd, "sessionpassword");
+        // An offer's setup decides ours; the transport is echoed.
+        let offer = CHROME47
+            .replace("setup:actpass", "setup:active")
+            .replace("UDP/TLS/RTP/SAVPF", "TCP/DTLS/RTP/SAVPF");
+        let plan = decide_str(&offer, OURS).unwrap();
+        assert_eq!(plan.answer_setup(), "passive");
+        assert!(
+            write_answer(&plan, &local()).contains("m=audio 9 TCP/DTLS/RTP/SAVPF 111 9 0 8\r\n")
+        );
+        assert_eq!(
+            decide_str(&CHROME47.replace("setup:actpass", "setup:passive"), OURS)
+                .unwrap()
+                .answer_setup(),
+            "active"
+        );
+    }
+
+    #[test]
     fn crlf_and_lf_give_the_same_plan() {
         for offer in [CHROME47, FIREFOX43, CHROME120, FIREFOX121] {
             let lf = offer.replace("\r\n", "\n");
