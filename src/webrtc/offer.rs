@@ -1380,6 +1380,13 @@ a=rtpmap:96 VP8/90000\r
         let big = format!("{CHROME47}{}", "a=x-pad:0123456789\n".repeat(4000));
         assert!(big.len() > MAX_SDP_BYTES);
         assert_eq!(decide_str(&big, OURS).unwrap_err().status(), 413);
+        assert_eq!(Sdp::parse(&big).unwrap_err().status(), 413);
+        assert_eq!(
+            munge_answer(&big, &decide_str(CHROME47, OURS).unwrap())
+                .unwrap_err()
+                .status(),
+            413
+        );
         let many = format!("{CHROME47}{}", "m=audio 0 RTP/AVP 0\n".repeat(MAX_MEDIA));
         let err = decide_str(&many, OURS).unwrap_err();
         assert_eq!(err.status(), 413, "{err}");
