@@ -5,5 +5,8 @@
 //!
 //! - [`offer`]: reads a WHIP offer, decides whether we can take it (and with
 //!   which status and reason we refuse it), and writes or fixes the answer.
+//! - [`whip`]: the WHIP resource protocol (RFC 9725) over the element's
+//!   plain HTTP requests: credentials, CORS, sessions and their expiry.
 
 pub mod offer;
+pub mod whip;
