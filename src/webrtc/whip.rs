@@ -767,3 +767,810 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\n\
+        a=sendonly\r\n";
+
+    fn user(name: &str, password: &str, role: Role) -> User {
+        User {
+            name: name.into(),
+            password: password.into(),
+            role,
+        }
+    }
+
+    fn users() -> Vec<User> {
+        vec![
+            user("alice", "secret", Role::Talker),
+            user("bob", "hunter2", Role::Viewer),
+            user("carol", "pw", Role::Talker),
+        ]
+    }
+
+    fn tokens() -> Vec<Token> {
+        vec![
+            Token {
+                name: "door".into(),
+                token: "t0k3n-talk".into(),
+                role: Role::Talker,
+            },
+            Token {
+                name: "wall".into(),
+                token: "t0k3n-view".into(),
+                role: Role::Viewer,
+            },
+        ]
+    }
+
+    fn open() -> Whip {
+        Whip::new(Config::new(Vec::new(), Vec::new()))
+    }
+
+    fn secured() -> Whip {
+        Whip::new(Config::new(users(), tokens()))
+    }
+
+    fn req(method: &str, path: &str) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            https: false,
+            remote: Some("192.0.2.7:5000".parse().unwrap()),
+            local: Some("192.0.2.1:8080".parse().unwrap()),
+            digest_user: None,
+            digest_refusal: None,
+            digest_stale: false,
+            has_authorization: false,
+        }
+    }
+
+    fn with_header(mut r: Request, name: &str, value: &str) -> Request {
+        r.has_authorization |= name.eq_ignore_ascii_case("authorization");
+        r.headers.push((name.to_ascii_lowercase(), value.into()));
+        r
+    }
+
+    fn post(body: &str) -> Request {
+        let mut r = with_header(req("POST", "/whip"), "content-type", "application/sdp");
+        r.body = body.as_bytes().to_vec();
+        r
+    }
+
+    fn digest(mut r: Request, name: &str) -> Request {
+        r = with_header(r, "authorization", "Digest username=\"x\"");
+        r.digest_user = Some(name.into());
+        r
+    }
+
+    fn bearer(r: Request, token: &str) -> Request {
+        with_header(r, "authorization", &format!("Bearer {token}"))
+    }
+
+    fn basic(r: Request, name: &str, password: &str) -> Request {
+        let plain = format!("{name}:{password}");
+        with_header(
+            r,
+            "authorization",
+            &format!("Basic {}", base64(plain.as_bytes())),
+        )
+    }
+
+    fn base64(bytes: &[u8]) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let mut n = 0u32;
+            for (i, b) in chunk.iter().enumerate() {
+                n |= (*b as u32) << (16 - 8 * i);
+            }
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn headers<'a>(r: &'a Response, name: &str) -> Vec<&'a str> {
+        r.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn respond(d: Decision) -> Response {
+        match d {
+            Decision::Respond(r) => r,
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
+    fn status(d: Decision) -> u16 {
+        respond(d).status
+    }
+
+    /// POSTs and answers; returns the session id and the 201.
+    fn create(whip: &mut Whip, r: &Request, now: Instant) -> (String, Response) {
+        match whip.handle(r, now) {
+            Decision::CreateSession { id, offer, .. } => {
+                assert_eq!(offer, String::from_utf8(r.body.clone()).unwrap());
+                let response = whip.created(&id, "v=0\r\nanswer\r\n");
+                (id, response)
+            }
+            other => panic!("expected a session, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn post_creates_a_session_with_201_location_etag_and_the_answer() {
+        let mut whip = open();
+        let now = Instant::now();
+        let r = post(OFFER);
+        let id = match whip.handle(&r, now) {
+            Decision::CreateSession {
+                id,
+                offer,
+                user,
+                address,
+            } => {
+                assert_eq!(offer, OFFER);
+                assert_eq!(user, None);
+                assert_eq!(address, r.remote);
+                id
+            }
+            other => panic!("{other:?}"),
+        };
+        let response = whip.created(&id, "v=0\r\nanswer\r\n");
+        assert_eq!(response.status, 201);
+        assert_eq!(response.content_type.as_deref(), Some("application/sdp"));
+        assert_eq!(response.body, b"v=0\r\nanswer\r\n");
+        assert_eq!(
+            header(&response, "location"),
+            Some(format!("/whip/{id}").as_str())
+        );
+        let etag = header(&response, "etag").unwrap();
+        assert!(etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'));
+        // No ICE servers by default: no Link; same-origin: no CORS.
+        assert!(header(&response, "link").is_none());
+        assert!(header(&response, "access-control-allow-origin").is_none());
+        // The Location parses back to the resource.
+        assert_eq!(
+            parse_path(header(&response, "location").unwrap()),
+            Some(Target::Resource(id.clone()))
+        );
+        // A second answer for the same id is refused.
+        assert_eq!(whip.created(&id, "v=0\r\n").status, 404);
+    }
+
+    #[test]
+    fn ids_are_128_bit_hex_and_unique() {
+        let mut whip = open();
+        whip.config.max_sessions = usize::MAX;
+        let now = Instant::now();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let (id, _) = create(&mut whip, &post(OFFER), now);
+            assert_eq!(id.len(), 32);
+            assert!(id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(seen.insert(id));
+        }
+        // Not a counter: every hex digit shows up in every position over
+        // 2000 ids (probability of a miss ~16 * 32 * (15/16)^2000, nil).
+        for pos in 0..32 {
+            let digits: std::collections::HashSet<u8> =
+                seen.iter().map(|id| id.as_bytes()[pos]).collect();
+            assert_eq!(digits.len(), 16, "position {pos}");
+        }
+    }
+
+    #[test]
+    fn content_type_other_than_sdp_is_415() {
+        let mut whip = open();
+        let now = Instant::now();
+        for ct in ["application/json", "text/plain", "application/sdpx", ""] {
+            let mut r = post(OFFER);
+            r.headers.retain(|(k, _)| k != "content-type");
+            if !ct.is_empty() {
+                r = with_header(r, "content-type", ct);
+            }
+            let response = respond(whip.handle(&r, now));
+            assert_eq!(response.status, 415, "{ct}");
+            assert_eq!(header(&response, "accept-post"), Some("application/sdp"));
+        }
+        // Parameters and case are fine.
+        let mut r = post(OFFER);
+        r.headers.retain(|(k, _)| k != "content-type");
+        r = with_header(r, "content-type", "Application/SDP; charset=utf-8");
+        assert!(matches!(
+            whip.handle(&r, now),
+            Decision::CreateSession { .. }
+        ));
+        assert!(whip.sessions(now).len() == 1);
+    }
+
+    #[test]
+    fn bodies_over_the_limit_are_413_and_at_the_limit_taken() {
+        let mut whip = open();
+        let now = Instant::now();
+        let mut big = OFFER.to_string();
+        while big.len() < MAX_OFFER {
+            big.push_str("a=x-padding\r\n");
+        }
+        big.truncate(MAX_OFFER);
+        assert!(matches!(
+            whip.handle(&post(&big), now),
+            Decision::CreateSession { .. }
+        ));
+        big.push('x');
+        assert_eq!(status(whip.handle(&post(&big), now)), 413);
+        assert_eq!(whip.sessions(now).len(), 1);
+    }
+
+    #[test]
+    fn bodies_that_are_no_sdp_are_400() {
+        let mut whip = open();
+        let now = Instant::now();
+        for body in ["", "hello", "{\"sdp\":\"v=0\"}"] {
+            assert_eq!(status(whip.handle(&post(body), now)), 400, "{body}");
+        }
+        let mut r = post(OFFER);
+        r.body = vec![b'v', b'=', b'0', 0xff, 0xfe];
+        assert_eq!(status(whip.handle(&r, now)), 400);
+        assert!(whip.sessions(now).is_empty());
+    }
+
+    #[test]
+    fn credentials_missing_or_refused_are_401_with_challenges() {
+        let mut whip = secured();
+        let now = Instant::now();
+        let response = respond(whip.handle(&post(OFFER), now));
+        assert_eq!(response.status, 401);
+        assert!(response.challenge, "digest challenge asked for");
+        assert_eq!(
+            header(&response, "www-authenticate"),
+            Some("Bearer realm=\"onvifbackchannel\"")
+        );
+        // Refused digest (the server's verdict) and unknown digest user.
+        let mut r = with_header(post(OFFER), "authorization", "Digest username=\"alice\"");
+        r.digest_refusal = Some("wrong response".into());
+        assert_eq!(status(whip.handle(&r, now)), 401);
+        assert_eq!(
+            status(whip.handle(&digest(post(OFFER), "mallory"), now)),
+            401
+        );
+        // Wrong bearer token: invalid_token.
+        let response = respond(whip.handle(&bearer(post(OFFER), "t0k3n-tal"), now));
+        assert_eq!(response.status, 401);
+        assert_eq!(
+            header(&response, "www-authenticate"),
+            Some("Bearer realm=\"onvifbackchannel\", error=\"invalid_token\"")
+        );
+        assert_eq!(status(whip.handle(&bearer(post(OFFER), ""), now)), 401);
+        // Wrong Basic password over https, malformed Basic.
+        let mut r = basic(post(OFFER), "alice", "wrong");
+        r.https = true;
+        assert_eq!(status(whip.handle(&r, now)), 401);
+        let mut r = with_header(post(OFFER), "authorization", "Basic !!!!");
+        r.https = true;
+        assert_eq!(status(whip.handle(&r, now)), 401);
+        assert!(whip.sessions(now).is_empty());
+    }
+
+    #[test]
+    fn without_tokens_no_bearer_challenge_and_without_users_no_digest() {
+        let now = Instant::now();
+        let mut whip = Whip::new(Config::new(users(), Vec::new()));
+        let response = respond(whip.handle(&post(OFFER), now));
+        assert_eq!(response.status, 401);
+        assert!(response.challenge);
+        assert!(header(&response, "www-authenticate").is_none());
+        let mut whip = Whip::new(Config::new(Vec::new(), tokens()));
+        let response = respond(whip.handle(&post(OFFER), now));
+        assert_eq!(response.status, 401);
+        assert!(!response.challenge);
+        assert!(header(&response, "www-authenticate").is_some());
+        // A digest user (there are no users) counts for nothing.
+        assert_eq!(status(whip.handle(&digest(post(OFFER), "alice"), now)), 401);
+    }
+
+    #[test]
+    fn talkers_may_post_by_digest_bearer_or_basic_over_https() {
+        let mut whip = secured();
+        let now = Instant::now();
+        let check = |whip: &mut Whip, r: Request, who: &str| match whip.handle(&r, now) {
+            Decision::CreateSession { user, .. } => assert_eq!(user.as_deref(), Some(who)),
+            other => panic!("{who}: {other:?}"),
+        };
+        check(&mut whip, digest(post(OFFER), "alice"), "alice");
+        check(&mut whip, bearer(post(OFFER), "t0k3n-talk"), "door");
+        check(
+            &mut whip,
+            with_header(post(OFFER), "authorization", "bearer  t0k3n-talk"),
+            "door",
+        );
+        let mut r = basic(post(OFFER), "carol", "pw");
+        r.https = true;
+        check(&mut whip, r, "carol");
+    }
+
+    #[test]
+    fn basic_over_http_is_refused_even_with_the_right_password() {
+        let mut whip = secured();
+        let now = Instant::now();
+        let r = basic(post(OFFER), "alice", "secret");
+        let response = respond(whip.handle(&r, now));
+        assert_eq!(response.status, 401);
+        assert!(response.challenge);
+        let mut r = r;
+        r.https = true;
+        assert!(matches!(
+            whip.handle(&r, now),
+            Decision::CreateSession { .. }
+        ));
+    }
+
+    #[test]
+    fn viewers_get_403() {
+        let mut whip = secured();
+        let now = Instant::now();
+        assert_eq!(status(whip.handle(&digest(post(OFFER), "bob"), now)), 403);
+        assert_eq!(
+            status(whip.handle(&bearer(post(OFFER), "t0k3n-view"), now)),
+            403
+        );
+        let mut r = basic(post(OFFER), "bob", "hunter2");
+        r.https = true;
+        assert_eq!(status(whip.handle(&r, now)), 403);
+        assert!(whip.sessions(now).is_empty());
+    }
+
+    #[test]
+    fn sessions_over_the_maximum_are_503_until_one_ends() {
+        let mut whip = open();
+        whip.config.max_sessions = 2;
+        let now = Instant::now();
+        let (a, _) = create(&mut whip, &post(OFFER), now);
+        // A session still being answered counts too.
+        let Decision::CreateSession { id: b, .. } = whip.handle(&post(OFFER), now) else {
+            panic!()
+        };
+        let response = respond(whip.handle(&post(OFFER), now));
+        assert_eq!(response.status, 503);
+        assert!(header(&response, "retry-after").is_some());
+        // A failed answer frees its slot.
+        let failed = whip.failed(&b, 422, "no codec in common");
+        assert_eq!(failed.status, 422);
+        assert_eq!(failed.body, b"no codec in common\n");
+        let (_c, _) = create(&mut whip, &post(OFFER), now);
+        assert_eq!(status(whip.handle(&post(OFFER), now)), 503);
+        // So does a DELETE.
+        let Decision::DeleteSession { id } =
+            whip.handle(&req("DELETE", &format!("/whip/{a}")), now)
+        else {
+            panic!()
+        };
+        assert_eq!(whip.deleted(&id).status, 200);
+        assert!(matches!(
+            whip.handle(&post(OFFER), now),
+            Decision::CreateSession { .. }
+        ));
+    }
+
+    #[test]
+    fn delete_known_session_once_then_404() {
+        let mut whip = open();
+        let now = Instant::now();
+        let (id, _) = create(&mut whip, &post(OFFER), now);
+        let path = format!("/whip/{id}");
+        match whip.handle(&req("DELETE", &path), now) {
+            Decision::DeleteSession { id: d } => assert_eq!(d, id),
+            other => panic!("{other:?}"),
+        }
+        // Being torn down: a second DELETE is 404 already.
+        assert_eq!(status(whip.handle(&req("DELETE", &path), now)), 404);
+        let response = whip.deleted(&id);
+        assert_eq!(response.status, 200);
+        assert!(response.body.is_empty());
+        assert_eq!(status(whip.handle(&req("DELETE", &path), now)), 404);
+        assert!(whip.sessions(now).is_empty());
+    }
+
+    #[test]
+    fn delete_of_unknown_or_pending_sessions_is_404() {
+        let mut whip = open();
+        let now = Instant::now();
+        let unknown = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            status(whip.handle(&req("DELETE", &format!("/whip/{unknown}")), now)),
+            404
+        );
+        let Decision::CreateSession { id, .. } = whip.handle(&post(OFFER), now) else {
+            panic!()
+        };
+        assert_eq!(
+            status(whip.handle(&req("DELETE", &format!("/whip/{id}")), now)),
+            404
+        );
+        assert_eq!(whip.created(&id, "v=0\r\n").status, 201);
+    }
+
+    #[test]
+    fn delete_needs_the_creators_credentials() {
+        let mut whip = secured();
+        let now = Instant::now();
+        let (id, _) = create(&mut whip, &digest(post(OFFER), "alice"), now);
+        let path = format!("/whip/{id}");
+        assert_eq!(status(whip.handle(&req("DELETE", &path), now)), 401);
+        assert_eq!(
+            status(whip.handle(&digest(req("DELETE", &path), "carol"), now)),
+            403
+        );
+        assert_eq!(
+            status(whip.handle(&bearer(req("DELETE", &path), "t0k3n-talk"), now)),
+            403
+        );
+        assert!(matches!(
+            whip.handle(&digest(req("DELETE", &path), "alice"), now),
+            Decision::DeleteSession { .. }
+        ));
+        // A bearer-token session is deleted with the token.
+        let (id, _) = create(&mut whip, &bearer(post(OFFER), "t0k3n-talk"), now);
+        let path = format!("/whip/{id}");
+        assert!(matches!(
+            whip.handle(&bearer(req("DELETE", &path), "t0k3n-talk"), now),
+            Decision::DeleteSession { .. }
+        ));
+    }
+
+    #[test]
+    fn get_on_a_resource_is_200_without_body_and_405_on_the_endpoint() {
+        let mut whip = open();
+        let now = Instant::now();
+        let (id, _) = create(&mut whip, &post(OFFER), now);
+        for method in ["GET", "HEAD"] {
+            let response = respond(whip.handle(&req(method, &format!("/whip/{id}")), now));
+            assert_eq!(response.status, 200, "{method}");
+            assert!(response.body.is_empty());
+        }
+        let response = respond(whip.handle(&req("GET", "/whip"), now));
+        assert_eq!(response.status, 405);
+        assert_eq!(header(&response, "allow"), Some("POST, OPTIONS"));
+        for method in ["PUT", "DELETE", "PATCH"] {
+            assert_eq!(
+                status(whip.handle(&req(method, "/whip"), now)),
+                405,
+                "{method}"
+            );
+        }
+        assert_eq!(
+            status(whip.handle(&req("GET", "/whip/0123456789abcdef0123456789abcdef"), now)),
+            404
+        );
+    }
+
+    #[test]
+    fn patch_is_405_with_allow() {
+        let mut whip = open();
+        let now = Instant::now();
+        let (id, _) = create(&mut whip, &post(OFFER), now);
+        let mut r = with_header(
+            req("PATCH", &format!("/whip/{id}")),
+            "content-type",
+            "application/trickle-ice-sdpfrag",
+        );
+        r.body = b"a=ice-ufrag:x\r\na=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n".to_vec();
+        let response = respond(whip.handle(&r, now));
+        assert_eq!(response.status, 405);
+        assert_eq!(
+            header(&response, "allow"),
+            Some("DELETE, GET, HEAD, OPTIONS")
+        );
+        assert!(header(&response, "allow").is_some_and(|a| !a.contains("PATCH")));
+        // The session lives on.
+        assert_eq!(whip.sessions(now).len(), 1);
+        assert_eq!(
+            status(whip.handle(&req("PUT", &format!("/whip/{id}")), now)),
+            405
+        );
+    }
+
+    #[test]
+    fn odd_paths_are_404() {
+        let mut whip = open();
+        let now = Instant::now();
+        let (id, _) = create(&mut whip, &post(OFFER), now);
+        let upper = id.to_ascii_uppercase();
+        let odd = [
+            "/whip//".to_string(),
+            "/whip/../x".to_string(),
+            "/whip/..".to_string(),
+            "/whipx".to_string(),
+            "/whip/x/../../etc/passwd".to_string(),
+            format!("/whip/{id}/"),
+            format!("/whip/{id}/x"),
+            format!("/whip//{id}"),
+            format!("/whip/{upper}"),
+            format!("/whip/{}", &id[..31]),
+            format!("/whip/{id}0"),
+            format!("/whip/%2e%2e/{id}"),
+            "/".to_string(),
+            String::new(),
+        ];
+        for path in &odd {
+            for method in ["DELETE", "GET", "POST", "OPTIONS"] {
+                let mut r = post(OFFER);
+                r.method = method.into();
+                r.path = path.clone();
+                assert_eq!(status(whip.handle(&r, now)), 404, "{method} {path}");
+            }
+        }
+        // Nothing was created or deleted on the way.
+        assert_eq!(whip.sessions(now).len(), 1);
+        // The endpoint with a trailing slash is the endpoint.
+        let mut r = post(OFFER);
+        r.path = "/whip/".into();
+        assert!(matches!(
+            whip.handle(&r, now),
+            Decision::CreateSession { .. }
+        ));
+    }
+
+    #[test]
+    fn options_serves_accept_post_and_ice_servers_without_credentials() {
+        let mut config = Config::new(users(), tokens());
+        config.ice_servers = vec!["stun:stun.example.net:3478".into()];
+        let mut whip = Whip::new(config);
+        let now = Instant::now();
+        let response = respond(whip.handle(&req("OPTIONS", "/whip"), now));
+        assert_eq!(response.status, 200);
+        assert!(!response.challenge);
+        assert_eq!(header(&response, "accept-post"), Some("application/sdp"));
+        assert_eq!(header(&response, "allow"), Some("POST, OPTIONS"));
+        assert_eq!(
+            headers(&response, "link"),
+            vec!["<stun:stun.example.net:3478>; rel=\"ice-server\""]
+        );
+        // The 201 carries them too.
+        let (id, created) = create(&mut whip, &bearer(post(OFFER), "t0k3n-talk"), now);
+        assert_eq!(headers(&created, "link").len(), 1);
+        let response = respond(whip.handle(&req("OPTIONS", &format!("/whip/{id}")), now));
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            header(&response, "allow"),
+            Some("DELETE, GET, HEAD, OPTIONS")
+        );
+        assert!(header(&response, "accept-post").is_none());
+    }
+
+    fn preflight(path: &str, origin: &str, method: &str) -> Request {
+        let r = with_header(req("OPTIONS", path), "origin", origin);
+        let r = with_header(r, "access-control-request-method", method);
+        with_header(
+            r,
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+    }
+
+    #[test]
+    fn preflight_allows_the_whip_methods_and_headers_without_credentials() {
+        let mut config = Config::new(users(), tokens());
+        config.ice_servers = vec!["stun:stun.example.net:3478".into()];
+        let mut whip = Whip::new(config);
+        assert_eq!(whip.config().cors, Cors::Any);
+        let now = Instant::now();
+        let (id, _) = create(&mut whip, &digest(post(OFFER), "alice"), now);
+        for (path, method) in [
+            ("/whip".to_string(), "POST"),
+            (format!("/whip/{id}"), "DELETE"),
+        ] {
+            let response =
+                respond(whip.handle(&preflight(&path, "https://dash.example", method), now));
+            assert_eq!(response.status, 204, "{path}");
+            assert!(!response.challenge);
+            assert!(response.body.is_empty());
+            assert_eq!(header(&response, "access-control-allow-origin"), Some("*"));
+            let methods = header(&response, "access-control-allow-methods").unwrap();
+            for m in ["POST", "PATCH", "DELETE"] {
+                assert!(methods.contains(m), "{methods}");
+            }
+            let allowed = header(&response, "access-control-allow-headers").unwrap();
+            for h in ["Content-Type", "Authorization", "If-Match"] {
+                assert!(allowed.contains(h), "{allowed}");
+            }
+            // `*` and credentials do not mix.
+            assert!(header(&response, "access-control-allow-credentials").is_none());
+            // Link only on a plain OPTIONS (§4.6).
+            assert!(header(&response, "link").is_none());
+        }
+    }
+
+    #[test]
+    fn cross_origin_answers_expose_location_etag_link() {
+        let mut whip = secured();
+        let now = Instant::now();
+        let r = with_header(
+            bearer(post(OFFER), "t0k3n-talk"),
+            "origin",
+            "https://dash.example",
+        );
+        let (id, created) = create(&mut whip, &r, now);
+        assert_eq!(created.status, 201);
+        assert_eq!(header(&created, "access-control-allow-origin"), Some("*"));
+        let exposed = header(&created, "access-control-expose-headers").unwrap();
+        for h in ["Location", "ETag", "Link"] {
+            assert!(exposed.contains(h), "{exposed}");
+        }
+        // Errors carry CORS too, so that the page can read them.
+        let r = with_header(post(OFFER), "origin", "https://dash.example");
+        let response = respond(whip.handle(&r, now));
+        assert_eq!(response.status, 401);
+        assert_eq!(header(&response, "access-control-allow-origin"), Some("*"));
+        // The DELETE's origin goes on the 200.
+        let r = with_header(
+            bearer(req("DELETE", &format!("/whip/{id}")), "t0k3n-talk"),
+            "origin",
+            "https://other.example",
+        );
+        assert!(matches!(
+            whip.handle(&r, now),
+            Decision::DeleteSession { .. }
+        ));
+        let deleted = whip.deleted(&id);
+        assert_eq!(header(&deleted, "access-control-allow-origin"), Some("*"));
+    }
+
+    #[test]
+    fn same_origin_by_default_without_credentials() {
+        let mut whip = open();
+        assert_eq!(whip.config().cors, Cors::SameOrigin);
+        let now = Instant::now();
+        let response =
+            respond(whip.handle(&preflight("/whip", "https://evil.example", "POST"), now));
+        assert!(header(&response, "access-control-allow-origin").is_none());
+        assert!(header(&response, "access-control-allow-methods").is_none());
+        let r = with_header(post(OFFER), "origin", "https://evil.example");
+        let (_, created) = create(&mut whip, &r, now);
+        assert!(created
+            .headers
+            .iter()
+            .all(|(k, _)| !k.to_ascii_lowercase().starts_with("access-control")));
+    }
+
+    #[test]
+    fn listed_origins_are_echoed_with_credentials_others_get_nothing() {
+        let mut config = Config::new(users(), Vec::new());
+        config.cors = Cors::Origins(vec!["https://dash.example".into()]);
+        let mut whip = Whip::new(config);
+        let now = Instant::now();
+        let response =
+            respond(whip.handle(&preflight("/whip", "https://DASH.example", "POST"), now));
+        assert_eq!(
+            header(&response, "access-control-allow-origin"),
+            Some("https://DASH.example")
+        );
+        assert_eq!(
+            header(&response, "access-control-allow-credentials"),
+            Some("true")
+        );
+        assert_eq!(header(&response, "vary"), Some("Origin"));
+        let response =
+            respond(whip.handle(&preflight("/whip", "https://evil.example", "POST"), now));
+        assert!(header(&response, "access-control-allow-origin").is_none());
+        assert!(header(&response, "access-control-allow-methods").is_none());
+        assert_eq!(header(&response, "vary"), Some("Origin"));
+        let r = with_header(
+            digest(post(OFFER), "alice"),
+            "origin",
+            "https://dash.example",
+        );
+        let (_, created) = create(&mut whip, &r, now);
+        assert_eq!(
+            header(&created, "access-control-allow-origin"),
+            Some("https://dash.example")
+        );
+    }
+
+    #[test]
+    fn expire_forgets_silent_sessions_only() {
+        let mut whip = open();
+        let t0 = Instant::now();
+        let timeout = Duration::from_secs(10);
+        let (a, _) = create(&mut whip, &post(OFFER), t0);
+        let (b, _) = create(&mut whip, &post(OFFER), t0);
+        let Decision::CreateSession { id: pending, .. } = whip.handle(&post(OFFER), t0) else {
+            panic!()
+        };
+        assert!(whip.expire(t0 + Duration::from_secs(9), timeout).is_empty());
+        assert!(whip.touch(&b, t0 + Duration::from_secs(5)));
+        // A touch from the past does not move activity back.
+        assert!(whip.touch(&b, t0));
+        assert_eq!(whip.expire(t0 + timeout, timeout), vec![a.clone()]);
+        assert_eq!(whip.sessions(t0 + timeout).len(), 2);
+        assert_eq!(
+            whip.expire(t0 + Duration::from_secs(15), timeout),
+            vec![b.clone()]
+        );
+        // The pending one waits for the glue's own timeout.
+        assert!(whip
+            .expire(t0 + Duration::from_secs(60), timeout)
+            .is_empty());
+        // Expired sessions are gone: DELETE 404, touch false.
+        assert_eq!(
+            status(whip.handle(&req("DELETE", &format!("/whip/{a}")), t0)),
+            404
+        );
+        assert!(!whip.touch(&a, t0));
+        // A GET counts as activity.
+        let t1 = t0 + Duration::from_secs(100);
+        assert_eq!(whip.created(&pending, "v=0\r\n").status, 201);
+        let info = whip.sessions(t1);
+        assert_eq!(info.len(), 1);
+        assert_eq!(info[0].age, Duration::from_secs(100));
+        assert_eq!(
+            status(whip.handle(&req("GET", &format!("/whip/{pending}")), t1)),
+            200
+        );
+        assert!(whip.expire(t1 + Duration::from_secs(9), timeout).is_empty());
+        assert_eq!(whip.expire(t1 + timeout, timeout), vec![pending]);
+    }
+
+    #[test]
+    fn answers_for_expired_or_closed_sessions_are_404() {
+        let mut whip = open();
+        let now = Instant::now();
+        let Decision::CreateSession { id, .. } = whip.handle(&post(OFFER), now) else {
+            panic!()
+        };
+        assert!(whip.closed(&id));
+        assert!(!whip.closed(&id));
+        assert_eq!(whip.created(&id, "v=0\r\n").status, 404);
+        // failed() of an unknown id still answers what it was told.
+        assert_eq!(whip.failed(&id, 500, "webrtcbin failed").status, 500);
+    }
+
+    #[test]
+    fn base64_is_strict() {
+        assert_eq!(base64_decode("YWxpY2U6c2VjcmV0").unwrap(), b"alice:secret");
+        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
+        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
+        for bad in ["", "YQ=", "Y===", "YQ==YQ==", "YW!j", "YWJj\n"] {
+            assert!(base64_decode(bad).is_none(), "{bad:?}");
+        }
+        for s in ["", "a", "ab", "abc", "user:pa:ss", "é:ü"] {
+            assert_eq!(
+                base64_decode(&base64(s.as_bytes())).as_deref(),
+                if s.is_empty() {
+                    None
+                } else {
+                    Some(s.as_bytes())
+                }
+            );
+        }
+        assert_eq!(
+            basic_credentials(&base64(b"user:pa:ss")),
+            Some(("user".into(), "pa:ss".into()))
+        );
+        assert_eq!(basic_credentials(&base64(b"nocolon")), None);
+    }
+}
