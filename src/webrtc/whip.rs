@@ -1550,6 +1550,74 @@ mod tests {
     }
 
     #[test]
+    fn stale_digest_gets_401_with_a_challenge() {
+        let mut whip = secured();
+        let now = Instant::now();
+        let mut r = with_header(post(OFFER), "authorization", "Digest username=\"alice\"");
+        r.digest_refusal = Some("stale nonce".into());
+        r.digest_stale = true;
+        let response = respond(whip.handle(&r, now));
+        assert_eq!(response.status, 401);
+        assert!(response.challenge);
+    }
+
+    #[test]
+    fn garbage_requests_never_panic_and_never_create_sessions_unauthenticated() {
+        let mut whip = secured();
+        let now = Instant::now();
+        let methods = [
+            "POST", "post", "DELETE", "GET", "PATCH", "OPTIONS", "", "\u{0}",
+        ];
+        let paths = [
+            "/whip",
+            "/whip/",
+            "/whip/\u{e9}\u{e9}",
+            "/whip/\u{0}",
+            "//whip",
+            "/whip/ ",
+        ];
+        let auths = [
+            "",
+            "Bearer",
+            "Bearer ",
+            "Basic",
+            "Basic =",
+            "Basic \u{e9}",
+            "Digest",
+            " ",
+            "x y z",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5000 {
+            let mut r = req(
+                methods[next() as usize % methods.len()],
+                paths[next() as usize % paths.len()],
+            );
+            r.https = next() % 2 == 0;
+            r = with_header(r, "authorization", auths[next() as usize % auths.len()]);
+            r = with_header(r, "content-type", "application/sdp");
+            let len = next() as usize % 64;
+            r.body = (0..len).map(|_| next() as u8).collect();
+            if next() % 2 == 0 {
+                r.body.splice(0..0, b"v=0\r\n".iter().copied());
+            }
+            match whip.handle(&r, now) {
+                Decision::Respond(response) => {
+                    assert!((200..600).contains(&response.status), "{}", response.status)
+                }
+                other => panic!("{r:?}: {other:?}"),
+            }
+        }
+        assert!(whip.sessions(now).is_empty());
+    }
+
+    #[test]
     fn base64_is_strict() {
         assert_eq!(base64_decode("YWxpY2U6c2VjcmV0").unwrap(), b"alice:secret");
         assert_eq!(base64_decode("YQ==").unwrap(), b"a");
