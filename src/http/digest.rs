@@ -212,7 +212,7 @@ impl DigestAuth {
     pub fn with_limits(realm: &str, lifetime: Duration, max_nonces: usize) -> DigestAuth {
         DigestAuth {
             realm: realm.to_string(),
-            secret: random_secret(),
+            secret: random_bytes::<32>(),
             epoch: Instant::now(),
             counter: 0,
             nonces: HashMap::new(),
@@ -604,26 +604,30 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Equality whose time depends on the lengths only.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Equality whose time depends on the lengths only (also for WHIP bearer
+/// tokens and WS-UsernameToken digests).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    // Keeps the compiler from stopping at the first difference.
+    std::hint::black_box(diff) == 0
 }
 
-/// 32 bytes from the kernel's generator; GLib's (seeded from it too) if
-/// /dev/urandom cannot be read.
-fn random_secret() -> [u8; 32] {
+/// Bytes from the kernel's generator; GLib's (seeded from it too) if
+/// /dev/urandom cannot be read. Also the WHIP session ids.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     use std::io::Read;
-    let mut secret = [0u8; 32];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut secret));
+    let mut out = [0u8; N];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut out));
     if read.is_err() {
-        for chunk in secret.chunks_mut(4) {
-            chunk.copy_from_slice(&glib::random_int().to_ne_bytes());
+        for chunk in out.chunks_mut(4) {
+            let r = glib::random_int().to_ne_bytes();
+            chunk.copy_from_slice(&r[..chunk.len()]);
         }
     }
-    secret
+    out
 }
 
 #[cfg(test)]

@@ -154,7 +154,7 @@ impl Verifier {
             let stored = password_of(&token.username);
             // Compared as digests so that the time taken tells nothing
             // about the password's length.
-            let same = constant_time_eq(
+            let same = crate::http::digest::constant_time_eq(
                 &sha1(&[token.password.as_bytes()]),
                 &sha1(&[stored.as_deref().unwrap_or("").as_bytes()]),
             );
@@ -202,8 +202,8 @@ impl Verifier {
             created.as_bytes(),
             stored.as_deref().unwrap_or("").as_bytes(),
         ]);
-        let same =
-            decode_base64(&token.password).is_some_and(|sent| constant_time_eq(&sent, &expected));
+        let same = decode_base64(&token.password)
+            .is_some_and(|sent| crate::http::digest::constant_time_eq(&sent, &expected));
         match stored {
             None => return Err(WsseError::UnknownUser),
             Some(_) if !same => return Err(WsseError::WrongPassword),
@@ -254,15 +254,6 @@ fn sha1(parts: &[&[u8]]) -> Vec<u8> {
         checksum.update(part);
     }
     checksum.digest()
-}
-
-/// Equality whose time depends on the lengths only.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
 }
 
 /// Strict base64 (GLib's decoder skips any character it does not know, so

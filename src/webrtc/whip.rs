@@ -325,7 +325,7 @@ impl Whip {
             return self.respond(r, &origin);
         }
         let id = loop {
-            let id = hex(&random_bytes::<16>());
+            let id = hex(&crate::http::digest::random_bytes::<16>());
             if !self.sessions.contains_key(&id) {
                 break id;
             }
@@ -345,7 +345,7 @@ impl Whip {
                 last_activity: now,
                 state: State::Pending,
                 origin,
-                etag: format!("\"{}\"", hex(&random_bytes::<8>())),
+                etag: format!("\"{}\"", hex(&crate::http::digest::random_bytes::<8>())),
             },
         );
         Decision::CreateSession {
@@ -609,12 +609,9 @@ impl Whip {
             .map(|(s, p)| (s, p.trim()))
             .unwrap_or((authorization, ""));
         let refusal = if scheme.eq_ignore_ascii_case("bearer") {
-            match self
-                .config
-                .tokens
-                .iter()
-                .find(|t| constant_time_eq(t.token.as_bytes(), param.as_bytes()))
-            {
+            match self.config.tokens.iter().find(|t| {
+                crate::http::digest::constant_time_eq(t.token.as_bytes(), param.as_bytes())
+            }) {
                 Some(t) => {
                     return Ok(Identity::Known {
                         name: t.name.clone(),
@@ -630,7 +627,10 @@ impl Whip {
                 match basic_credentials(param) {
                     Some((name, password)) => match self.config.users.iter().find(|u| {
                         u.name == name
-                            && constant_time_eq(u.password.as_bytes(), password.as_bytes())
+                            && crate::http::digest::constant_time_eq(
+                                u.password.as_bytes(),
+                                password.as_bytes(),
+                            )
                     }) {
                         Some(u) => {
                             return Ok(Identity::Known {
@@ -703,28 +703,6 @@ fn parse_path(path: &str) -> Option<Target> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Bytes from the kernel's generator; GLib's (seeded from it too) if
-/// /dev/urandom cannot be read.
-fn random_bytes<const N: usize>() -> [u8; N] {
-    use std::io::Read;
-    let mut out = [0u8; N];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut out));
-    if read.is_err() {
-        for chunk in out.chunks_mut(4) {
-            let r = glib::random_int().to_ne_bytes();
-            chunk.copy_from_slice(&r[..chunk.len()]);
-        }
-    }
-    out
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `user:password` from a Basic credential (RFC 7617), strict base64.
