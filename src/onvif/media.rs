@@ -66,7 +66,7 @@ pub(super) fn answer(model: &DeviceModel, body: &XmlElement, ctx: &CallContext) 
             )
         }
         "GetAudioOutputConfigurationOptions" => {
-            audio_output_required(model)?;
+            back_channel_required(model, "ter:AudioOutputNotSupported")?;
             check_optional_tokens(model, body, Kind::AudioOutput)?;
             response(
                 "trt:GetAudioOutputConfigurationOptionsResponse",
@@ -75,7 +75,7 @@ pub(super) fn answer(model: &DeviceModel, body: &XmlElement, ctx: &CallContext) 
             )
         }
         "GetAudioDecoderConfigurationOptions" => {
-            audio_decoder_required(model)?;
+            back_channel_required(model, "ter:AudioDecodingNotSupported")?;
             check_optional_tokens(model, body, Kind::AudioDecoder)?;
             response(
                 "trt:GetAudioDecoderConfigurationOptionsResponse",
@@ -88,19 +88,19 @@ pub(super) fn answer(model: &DeviceModel, body: &XmlElement, ctx: &CallContext) 
             )
         }
         "AddAudioOutputConfiguration" | "RemoveAudioOutputConfiguration" => {
-            audio_output_required(model)?;
+            back_channel_required(model, "ter:AudioOutputNotSupported")?;
             add_or_remove(body, Kind::AudioOutput, op)
         }
         "AddAudioDecoderConfiguration" | "RemoveAudioDecoderConfiguration" => {
-            audio_decoder_required(model)?;
+            back_channel_required(model, "ter:AudioDecodingNotSupported")?;
             add_or_remove(body, Kind::AudioDecoder, op)
         }
         "SetAudioOutputConfiguration" | "SetAudioDecoderConfiguration" => {
             let kind = if op == "SetAudioOutputConfiguration" {
-                audio_output_required(model)?;
+                back_channel_required(model, "ter:AudioOutputNotSupported")?;
                 Kind::AudioOutput
             } else {
-                audio_decoder_required(model)?;
+                back_channel_required(model, "ter:AudioDecodingNotSupported")?;
                 Kind::AudioDecoder
             };
             // Nothing to change on our one fixed configuration: accepted
@@ -166,23 +166,14 @@ fn media1_name(kind: Kind) -> &'static str {
     }
 }
 
-fn audio_output_required(model: &DeviceModel) -> Result<(), Fault> {
+/// The back channel exists (at least one codec), or the fault `subcode`
+/// (`ter:AudioOutputNotSupported`, `ter:AudioDecodingNotSupported`).
+fn back_channel_required(model: &DeviceModel, subcode: &'static str) -> Result<(), Fault> {
     if model.has_audio_output() {
         Ok(())
     } else {
         Err(Fault::unsupported(
-            "ter:AudioOutputNotSupported",
-            "the device has no back channel (no codecs)",
-        ))
-    }
-}
-
-fn audio_decoder_required(model: &DeviceModel) -> Result<(), Fault> {
-    if model.has_audio_output() {
-        Ok(())
-    } else {
-        Err(Fault::unsupported(
-            "ter:AudioDecodingNotSupported",
+            subcode,
             "the device has no back channel (no codecs)",
         ))
     }
@@ -680,13 +671,7 @@ mod tests {
     }
 
     fn decoder_options(names: &[&str]) -> Node {
-        let model = DeviceModel {
-            backchannel: names
-                .iter()
-                .flat_map(|n| BackchannelCodec::resolve(n).unwrap())
-                .collect(),
-            ..DeviceModel::default()
-        };
+        let model = model_with_codecs(names);
         let r = ok(
             &model,
             &request(TRT, "GetAudioDecoderConfigurationOptions", vec![]),

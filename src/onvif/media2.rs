@@ -367,13 +367,7 @@ mod tests {
     }
 
     fn options(names: &[&str]) -> Vec<(String, Vec<String>, Vec<String>)> {
-        let model = DeviceModel {
-            backchannel: names
-                .iter()
-                .flat_map(|n| BackchannelCodec::resolve(n).unwrap())
-                .collect(),
-            ..DeviceModel::default()
-        };
+        let model = model_with_codecs(names);
         let r = ok(
             &model,
             &request(TR2, "GetAudioDecoderConfigurationOptions", vec![]),

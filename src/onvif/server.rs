@@ -149,6 +149,13 @@ impl OnvifService {
                 "expected application/soap+xml (SOAP 1.2) or text/xml (SOAP 1.1)",
             );
         }
+        // The SOAP version to answer in before the envelope is read (or
+        // when it cannot be): text/xml is SOAP 1.1's content type.
+        let version_of_type = if media_type == "text/xml" {
+            SoapVersion::Soap11
+        } else {
+            SoapVersion::Soap12
+        };
         // An empty POST without valid HTTP credentials: a client probing
         // for the digest challenge before it sends the body (curl --digest
         // does). Authentication comes before reading the content.
@@ -162,14 +169,9 @@ impl OnvifService {
                 request.path,
                 request.remote
             );
-            let version = if media_type == "text/xml" {
-                SoapVersion::Soap11
-            } else {
-                SoapVersion::Soap12
-            };
             let mut response = fault(
                 401,
-                version,
+                version_of_type,
                 FaultCode::Sender,
                 &["ter:NotAuthorized"],
                 "Sender not authorized",
@@ -191,12 +193,7 @@ impl OnvifService {
                     request.path,
                     request.remote
                 );
-                let version = if media_type == "text/xml" {
-                    SoapVersion::Soap11
-                } else {
-                    SoapVersion::Soap12
-                };
-                return fault(400, version, FaultCode::Sender, &[subcode], reason);
+                return fault(400, version_of_type, FaultCode::Sender, &[subcode], reason);
             }
         };
         let operation = soap.body.name.as_str();

@@ -207,6 +207,18 @@ pub(crate) mod test_util {
         }
     }
 
+    /// The default model with the back channel codecs `names` (as the
+    /// `codecs` property names them).
+    pub fn model_with_codecs(names: &[&str]) -> DeviceModel {
+        DeviceModel {
+            backchannel: names
+                .iter()
+                .flat_map(|n| crate::codecs::BackchannelCodec::resolve(n).unwrap())
+                .collect(),
+            ..DeviceModel::default()
+        }
+    }
+
     pub fn request(ns: &str, op: &str, children: Vec<XmlElement>) -> SoapRequest {
         SoapRequest {
             version: SoapVersion::Soap12,
