@@ -14,6 +14,8 @@ _deps_main() {
         gstreamer1.0-plugins-base
         gstreamer1.0-plugins-good
         gstreamer1.0-plugins-bad
+        libgstreamer-plugins-bad1.0-dev
+        gstreamer1.0-nice
         gstreamer1.0-plugins-ugly
         gstreamer1.0-libav
         gstreamer1.0-tools

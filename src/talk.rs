@@ -43,6 +43,40 @@ fn samples(t: gst::ClockTime) -> usize {
     (t.nseconds() * RATE as u64 / gst::ClockTime::SECOND.nseconds()) as usize
 }
 
+/// The end of a talker's decoding chain: an appsink taking [`raw_caps`]
+/// that hands the floor everything decoded; the floor decides, by its
+/// voice, whether it is heard ([`Talk::judge`], then [`Talk::push`]).
+/// Shared by the RTSP back channels and the WebRTC talkers.
+pub fn appsink(talk: Arc<Talk>, talker: TalkerId) -> gst::Element {
+    gst_app::AppSink::builder()
+        .caps(&raw_caps())
+        .sync(false)
+        .async_(false)
+        .callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |appsink| {
+                    let sample = appsink
+                        .pull_sample()
+                        .map_err(|_| gst::FlowError::Flushing)?;
+                    if let Some(buffer) = sample.buffer() {
+                        if let Ok(map) = buffer.map_readable() {
+                            let samples: Vec<f32> = map
+                                .chunks_exact(4)
+                                .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                                .collect();
+                            if talk.judge(talker, &samples, RATE) == Verdict::Play {
+                                talk.push(talker, &samples);
+                            }
+                        }
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        )
+        .build()
+        .into()
+}
+
 /// Who a talker is, for applications.
 #[derive(Debug, Clone, Default)]
 pub struct TalkerInfo {

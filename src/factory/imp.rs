@@ -60,6 +60,7 @@ use crate::output::OutputPipeline;
 use crate::receiver::{rtp_caps, BackchannelReceiver};
 use crate::rtsp_headers;
 use crate::talk::Talk;
+use crate::webrtc::talker::{OnEnd, Offer, Outcome, Settings as WebRtcSettings, Talkers};
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -143,6 +144,19 @@ pub fn talk_properties(extra_flags: glib::ParamFlags) -> Vec<glib::ParamSpec> {
             .default_value(0)
             .flags(glib::ParamFlags::READWRITE | extra_flags)
             .build(),
+        glib::ParamSpecUInt::builder("webrtc-timeout")
+            .nick("WebRTC timeout")
+            .blurb(
+                "Seconds after which a WebRTC (WHIP) talker whose peer sends nothing (no \
+                 RTP, no RTCP, no keepalive GET on its resource) is hung up and its seat \
+                 freed: GStreamer 1.22 has no ICE consent freshness, so a browser that \
+                 lost its network is noticed only this way",
+            )
+            .minimum(1)
+            .maximum(3600)
+            .default_value(crate::webrtc::talker::DEFAULT_TIMEOUT_S)
+            .flags(glib::ParamFlags::READWRITE | extra_flags)
+            .build(),
         glib::ParamSpecDouble::builder("voice-threshold")
             .nick("Voice threshold")
             .blurb(
@@ -185,6 +199,7 @@ struct Settings {
     output: String,
     talk_policy: TalkPolicyValue,
     voice_threshold: f64,
+    webrtc_timeout: u32,
 }
 
 impl Default for Settings {
@@ -197,6 +212,7 @@ impl Default for Settings {
             output: DEFAULT_OUTPUT.into(),
             talk_policy: TalkPolicyValue::default(),
             voice_threshold: crate::vad::THRESHOLD_DBFS,
+            webrtc_timeout: crate::webrtc::talker::DEFAULT_TIMEOUT_S,
         }
     }
 }
@@ -205,6 +221,8 @@ impl Default for Settings {
 #[derive(Default)]
 struct State {
     talk: Option<Arc<Talk>>,
+    /// WebRTC (WHIP) talkers, from the first offer on.
+    webrtc: Option<Arc<Talkers>>,
     output: Option<OutputPipeline>,
     forward: Option<Arc<SharedForward>>,
     /// The pipeline of the last forward, until it has stopped.
@@ -296,6 +314,53 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                         Some(stream_uri(&server, &mount, &host).to_value())
                     })
                     .build(),
+                // webrtc-offer (gchararray offer, gchararray peer, gchararray
+                // local_address) -> GstStructure: answers a WebRTC (WHIP)
+                // offer with a talker on this mount's floor, for
+                // applications that serve WHIP from their own web stack.
+                // `peer` ("ip:port", may be NULL) names the talker in talk
+                // events; `local_address` (may be NULL: every interface)
+                // is where ICE candidates are gathered, e.g. the address
+                // the browser reached the web server on. Blocks until the
+                // answer is ready (ICE gathering, some 200 ms). The reply
+                // `webrtc-answer` has `status` (guint: 201, or the HTTP
+                // status to refuse with), `session` (the name to hang up
+                // with) and `sdp` on success, `reason` otherwise.
+                glib::subclass::Signal::builder("webrtc-offer")
+                    .param_types([
+                        String::static_type(),
+                        String::static_type(),
+                        String::static_type(),
+                    ])
+                    .return_type::<gst::Structure>()
+                    .action()
+                    .class_handler(|args| {
+                        let factory = args[0].get::<super::OnvifBackchannelMediaFactory>().ok()?;
+                        let offer = args[1].get::<Option<String>>().ok().flatten().unwrap_or_default();
+                        let peer = args[2].get::<Option<String>>().ok().flatten();
+                        let local = args[3].get::<Option<String>>().ok().flatten();
+                        Some(factory.imp().webrtc_offer_signal(&offer, peer, local).to_value())
+                    })
+                    .build(),
+                // webrtc-hang-up (gchararray session) -> gboolean: ends a
+                // WebRTC talker (FALSE: no such session).
+                glib::subclass::Signal::builder("webrtc-hang-up")
+                    .param_types([String::static_type()])
+                    .return_type::<bool>()
+                    .action()
+                    .class_handler(|args| {
+                        let factory = args[0].get::<super::OnvifBackchannelMediaFactory>().ok()?;
+                        let session = args[1].get::<Option<String>>().ok().flatten()?;
+                        Some(factory.webrtc_hang_up(&session).to_value())
+                    })
+                    .build(),
+                // webrtc-session-ended (gchararray session, gchararray
+                // reason): a WebRTC talker ended (hung up, failed, silent
+                // for webrtc-timeout, stopped). From the session's thread.
+                glib::subclass::Signal::builder("webrtc-session-ended")
+                    .param_types([String::static_type(), String::static_type()])
+                    .run_last()
+                    .build(),
                 glib::subclass::Signal::builder("output-error")
                     .param_types([String::static_type()])
                     .build(),
@@ -347,6 +412,9 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 self.settings.lock().unwrap().output = output;
             }
             "max-talkers" => self.settings.lock().unwrap().max_talkers = value.get().unwrap(),
+            "webrtc-timeout" => {
+                self.settings.lock().unwrap().webrtc_timeout = value.get().unwrap()
+            }
             "dscp" => {
                 // gst-rtsp-server's own dscp-qos: its configure() hands it to
                 // every stream of every media (their UDP sinks mark the
@@ -389,6 +457,7 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
             "output" => self.settings.lock().unwrap().output.to_value(),
             "talk-policy" => self.settings.lock().unwrap().talk_policy.to_value(),
             "max-talkers" => self.settings.lock().unwrap().max_talkers.to_value(),
+            "webrtc-timeout" => self.settings.lock().unwrap().webrtc_timeout.to_value(),
             "dscp" => self.obj().dscp_qos().to_value(),
             "voice-threshold" => self.settings.lock().unwrap().voice_threshold.to_value(),
             "forward-linger" => {
@@ -424,6 +493,82 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
 }
 
 impl OnvifBackchannelMediaFactory {
+    /// The mount's WebRTC talkers, created on first use.
+    pub(super) fn webrtc(&self) -> Arc<Talkers> {
+        let talk = self.talk(false);
+        let mut state = self.state.lock().unwrap();
+        state
+            .webrtc
+            .get_or_insert_with(|| Arc::new(Talkers::new(talk)))
+            .clone()
+    }
+
+    /// The WebRTC talkers if there are any (for stopping them).
+    pub(super) fn webrtc_if_any(&self) -> Option<Arc<Talkers>> {
+        self.state.lock().unwrap().webrtc.clone()
+    }
+
+    /// How WebRTC talkers are taken now: the mount's `codecs` in the order
+    /// browsers do best with (Opus, G.722, PCMU, PCMA), its latency, seats
+    /// and timeout.
+    pub(super) fn webrtc_settings(&self) -> WebRtcSettings {
+        let latency_ms = self.obj().latency();
+        let settings = self.settings.lock().unwrap();
+        WebRtcSettings {
+            codecs: crate::webrtc::offer::WEBRTC_CODECS
+                .iter()
+                .copied()
+                .filter(|name| settings.codecs.iter().any(|c| c.codec.name == *name))
+                .collect(),
+            latency_ms,
+            max_talkers: settings.max_talkers,
+            timeout: std::time::Duration::from_secs(settings.webrtc_timeout.into()),
+        }
+    }
+
+    /// A session's end: the signal, then the caller's callback.
+    pub(super) fn webrtc_on_end(&self, then: Option<OnEnd>) -> OnEnd {
+        let factory = self.obj().downgrade();
+        Box::new(move |session, reason| {
+            if let Some(factory) = factory.upgrade() {
+                factory.emit_by_name::<()>("webrtc-session-ended", &[&session, &reason]);
+            }
+            if let Some(then) = then {
+                then(session, reason);
+            }
+        })
+    }
+
+    fn webrtc_offer_signal(
+        &self,
+        offer: &str,
+        peer: Option<String>,
+        local: Option<String>,
+    ) -> gst::Structure {
+        let session = crate::webrtc::whip::new_session_id();
+        let offer = Offer {
+            sdp: offer.to_string(),
+            session: session.clone(),
+            peer: peer.as_deref().and_then(|p| p.parse().ok()),
+            local: local.as_deref().and_then(|a| a.parse().ok()),
+        };
+        let settings = self.webrtc_settings();
+        match self
+            .webrtc()
+            .offer_blocking(offer, &settings, self.webrtc_on_end(None))
+        {
+            Outcome::Answer(sdp) => gst::Structure::builder("webrtc-answer")
+                .field("status", 201u32)
+                .field("session", session)
+                .field("sdp", sdp)
+                .build(),
+            Outcome::Refused { status, reason } => gst::Structure::builder("webrtc-answer")
+                .field("status", u32::from(status))
+                .field("reason", reason)
+                .build(),
+        }
+    }
+
     /// The talk state, created (with the output pipeline unless
     /// `external_output`) on first use.
     pub(super) fn talk(&self, external_output: bool) -> Arc<Talk> {

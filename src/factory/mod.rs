@@ -46,6 +46,44 @@ impl OnvifBackchannelMediaFactory {
         self.imp().codec_list()
     }
 
+    /// Answers a WebRTC (WHIP) offer with a talker on this mount's floor, in
+    /// the background: `on_answer` gets the answer or the refusal (status
+    /// and reason), `on_end` the end of an answered session. See the
+    /// `webrtc-offer` action signal for the blocking form.
+    pub fn webrtc_offer(
+        &self,
+        offer: crate::webrtc::talker::Offer,
+        on_answer: Box<dyn FnOnce(crate::webrtc::talker::Outcome) + Send>,
+        on_end: crate::webrtc::talker::OnEnd,
+    ) {
+        let imp = self.imp();
+        let settings = imp.webrtc_settings();
+        imp.webrtc()
+            .offer(offer, &settings, on_answer, imp.webrtc_on_end(Some(on_end)));
+    }
+
+    /// Ends a WebRTC talker; false if there is no such session.
+    pub fn webrtc_hang_up(&self, session: &str) -> bool {
+        self.imp()
+            .webrtc_if_any()
+            .is_some_and(|t| t.hang_up(session))
+    }
+
+    /// A sign of life from a WebRTC talker's peer (a keepalive GET on its
+    /// WHIP resource); false if there is no such session.
+    pub fn webrtc_touch(&self, session: &str) -> bool {
+        self.imp()
+            .webrtc_if_any()
+            .is_some_and(|t| t.touch(session))
+    }
+
+    /// Ends every WebRTC talker and waits until they are torn down.
+    pub fn webrtc_stop(&self) {
+        if let Some(talkers) = self.imp().webrtc_if_any() {
+            talkers.stop();
+        }
+    }
+
     /// Why the last value set on `codecs` was refused (the old list was kept).
     pub fn codecs_error(&self) -> Option<String> {
         self.imp().codecs_error()

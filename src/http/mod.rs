@@ -168,6 +168,64 @@ impl Response {
 /// A handler of the requests under one path.
 pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 
+/// A handler that may answer later, from any thread, through the
+/// [`Responder`] it is given (a WHIP offer is answered once ICE gathering
+/// is done, some 200 ms later): the web server's thread goes on serving
+/// other requests meanwhile.
+pub type DeferredHandler = Arc<dyn Fn(&Request, Responder) + Send + Sync>;
+
+/// What answers the requests under one path.
+#[derive(Clone)]
+pub enum Route {
+    Now(Handler),
+    Later(DeferredHandler),
+}
+
+thread_local! {
+    /// Requests paused until their [`Responder`] answers, on the web
+    /// server's thread (soup objects are not `Send`): the message, the
+    /// request (for the log and the digest challenge) and the digest state.
+    static PAUSED: RefCell<HashMap<u64, (soup::ServerMessage, Request, Option<Digest>)>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Answers one paused request, once, from any thread. Dropped without
+/// answering, it answers `500`, so that no request waits forever.
+pub struct Responder {
+    ctx: glib::MainContext,
+    id: u64,
+    answered: bool,
+}
+
+impl Responder {
+    /// Sends `response`; nothing happens if the client has gone.
+    pub fn respond(mut self, response: Response) {
+        self.answered = true;
+        self.send(response);
+    }
+
+    fn send(&self, response: Response) {
+        let id = self.id;
+        self.ctx.invoke(move || {
+            let Some((msg, request, digest)) = PAUSED.with(|p| p.borrow_mut().remove(&id)) else {
+                gst::debug!(CAT, "request {id} ended before its answer");
+                return;
+            };
+            respond(&msg, &request, response, digest.as_ref());
+            msg.unpause();
+        });
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if !self.answered {
+            gst::warning!(CAT, "request {} dropped without an answer: 500", self.id);
+            self.send(Response::text(500, "internal error"));
+        }
+    }
+}
+
 /// How to run the server.
 pub struct Config {
     /// Address to listen on (e.g. "0.0.0.0"), and port (0: any free one).
@@ -179,7 +237,7 @@ pub struct Config {
     pub digest_users: HashMap<String, String>,
     /// Handlers by path prefix (libsoup's rule: the longest registered
     /// prefix wins).
-    pub routes: Vec<(String, Handler)>,
+    pub routes: Vec<(String, Route)>,
 }
 
 /// A running server; dropping it stops it and closes its connections.
@@ -285,19 +343,52 @@ fn serve(config: Config) -> Result<(soup::Server, u16), String> {
     // so the guard is registered for every route as well as for the rest.
     server.add_early_handler(None, |_, msg, path, _| guard_body(msg, path));
 
-    for (path, handler) in config.routes {
+    let next_id = Rc::new(std::cell::Cell::new(0u64));
+    for (path, route) in config.routes {
         server.add_early_handler(Some(&path), |_, msg, path, _| guard_body(msg, path));
         let digest = digest.clone();
+        let next_id = next_id.clone();
         server.add_handler(Some(&path), move |_, msg, path, _| {
             let request = request_of(msg, path, https, digest.as_ref());
-            let handler = handler.clone();
-            let response =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&request)))
+            let answer = |respond_with: &dyn Fn() -> Response| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(respond_with))
                     .unwrap_or_else(|_| {
                         gst::error!(CAT, "handler of {path} panicked");
                         Response::text(500, "internal error")
+                    })
+            };
+            match &route {
+                Route::Now(handler) => {
+                    let response = answer(&|| handler(&request));
+                    respond(msg, &request, response, digest.as_ref());
+                }
+                Route::Later(handler) => {
+                    let id = next_id.get();
+                    next_id.set(id + 1);
+                    msg.pause();
+                    msg.connect_finished(move |_| {
+                        PAUSED.with(|p| p.borrow_mut().remove(&id));
                     });
-            respond(msg, &request, response, digest.as_ref());
+                    PAUSED.with(|p| {
+                        p.borrow_mut()
+                            .insert(id, (msg.clone(), request.clone(), digest.clone()))
+                    });
+                    let responder = Responder {
+                        ctx: glib::MainContext::ref_thread_default(),
+                        id,
+                        answered: false,
+                    };
+                    let handler = handler.clone();
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        handler(&request, responder)
+                    }))
+                    .is_err()
+                    {
+                        // The responder was dropped while unwinding: it answers 500.
+                        gst::error!(CAT, "handler of {path} panicked");
+                    }
+                }
+            }
         });
     }
     // Everything else: 404.

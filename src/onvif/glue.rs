@@ -25,6 +25,8 @@ pub struct WebConfig {
     pub rtsp_port: u16,
     pub rtsp_path: String,
     pub codecs: CodecList,
+    /// More paths on the same server (WHIP and its page).
+    pub routes: Vec<(String, http::Route)>,
 }
 
 /// The running web side; dropping it sends Bye and stops the server.
@@ -87,7 +89,9 @@ impl Web {
                 .iter()
                 .map(|u| (u.name.clone(), u.password.clone()))
                 .collect(),
-            routes: vec![(SERVICES_PREFIX.into(), handler)],
+            routes: std::iter::once((SERVICES_PREFIX.to_string(), http::Route::Now(handler)))
+                .chain(config.routes)
+                .collect(),
         })?;
         let port = http.port();
         gst::info!(

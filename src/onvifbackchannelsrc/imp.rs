@@ -113,6 +113,8 @@ const DEFAULT_SESSION_TIMEOUT: u32 = 60;
 /// The web server (ONVIF services): off.
 const DEFAULT_HTTP_PORT: i32 = 0;
 const DEFAULT_DISCOVERY: bool = true;
+/// WHIP and the push-to-talk page, with `http-port`: on.
+const DEFAULT_WHIP: bool = true;
 const DEFAULT_DEVICE_NAME: &str = "GStreamer ONVIF back channel";
 const DEFAULT_DEVICE_HARDWARE: &str = "onvifbackchannelsrc";
 /// Connections at once. Cameras allow 10 to 20 viewers; each client that
@@ -129,6 +131,8 @@ struct Settings {
     session_timeout: u32,
     http_port: i32,
     discovery: bool,
+    whip: bool,
+    whip_tokens_file: Option<String>,
     device_name: String,
     device_hardware: String,
 }
@@ -145,6 +149,8 @@ impl Default for Settings {
             session_timeout: DEFAULT_SESSION_TIMEOUT,
             http_port: DEFAULT_HTTP_PORT,
             discovery: DEFAULT_DISCOVERY,
+            whip: DEFAULT_WHIP,
+            whip_tokens_file: None,
             device_name: DEFAULT_DEVICE_NAME.into(),
             device_hardware: DEFAULT_DEVICE_HARDWARE.into(),
         }
@@ -309,6 +315,25 @@ impl ObjectImpl for OnvifBackchannelSrc {
                     .default_value(DEFAULT_DISCOVERY)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("whip")
+                    .nick("WHIP")
+                    .blurb(
+                        "With http-port: take WebRTC talkers (browsers) at /whip (RFC 9725 \
+                         WHIP) and serve a push-to-talk page at / (browsers allow the \
+                         microphone on https, i.e. with tls-certificate, or on localhost)",
+                    )
+                    .default_value(DEFAULT_WHIP)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("whip-tokens-file")
+                    .nick("WHIP tokens file")
+                    .blurb(
+                        "File of bearer tokens for /whip (RFC 6750, as WHIP clients send \
+                         them), one `name:token:viewer|talker` per line like users-file; \
+                         with either file set, a WHIP POST needs a talker's credentials",
+                    )
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("device-name")
                     .nick("Device name")
                     .blurb("Name ONVIF clients show (discovery scope onvif://www.onvif.org/name/...)")
@@ -353,7 +378,9 @@ impl ObjectImpl for OnvifBackchannelSrc {
             }
             "launch" => self.factory.set_property_from_value("launch", value),
             "codecs" | "talk-policy" | "max-talkers" | "dscp" | "voice-threshold"
-            | "forward-linger" => self.factory.set_property_from_value(pspec.name(), value),
+            | "forward-linger" | "webrtc-timeout" => {
+                self.factory.set_property_from_value(pspec.name(), value)
+            }
             "latency" => self.factory.set_latency(value.get().unwrap()),
             "server" => settings.server = value.get().unwrap(),
             "users-file" => settings.users_file = value.get().unwrap(),
@@ -361,6 +388,8 @@ impl ObjectImpl for OnvifBackchannelSrc {
             "session-timeout" => settings.session_timeout = value.get().unwrap(),
             "http-port" => settings.http_port = value.get().unwrap(),
             "discovery" => settings.discovery = value.get().unwrap(),
+            "whip" => settings.whip = value.get().unwrap(),
+            "whip-tokens-file" => settings.whip_tokens_file = value.get().unwrap(),
             "device-name" => {
                 settings.device_name = value
                     .get::<Option<String>>()
@@ -394,7 +423,7 @@ impl ObjectImpl for OnvifBackchannelSrc {
                 .to_value(),
             "mount-point" => settings.mount_point.to_value(),
             "launch" | "codecs" | "talk-policy" | "max-talkers" | "dscp" | "voice-threshold"
-            | "forward-linger" => self.factory.property_value(pspec.name()),
+            | "forward-linger" | "webrtc-timeout" => self.factory.property_value(pspec.name()),
             "latency" => self.factory.latency().to_value(),
             "server" => settings.server.to_value(),
             "users-file" => settings.users_file.to_value(),
@@ -410,6 +439,8 @@ impl ObjectImpl for OnvifBackchannelSrc {
                 .map_or(-1, |w| i32::from(w.port()))
                 .to_value(),
             "discovery" => settings.discovery.to_value(),
+            "whip" => settings.whip.to_value(),
+            "whip-tokens-file" => settings.whip_tokens_file.to_value(),
             "device-name" => settings.device_name.to_value(),
             "device-hardware" => settings.device_hardware.to_value(),
             "max-clients" => self.max_clients.load(Ordering::SeqCst).to_value(),
@@ -635,6 +666,10 @@ impl OnvifBackchannelSrc {
             bound_port,
             settings.mount_point
         );
+        let whip_tokens = match (&settings.whip_tokens_file, settings.whip && settings.http_port != 0) {
+            (Some(path), true) => self.read_users(path)?,
+            _ => Vec::new(),
+        };
         let web = if settings.http_port != 0 {
             let tls = match &settings.server {
                 Some(server) => server.auth().and_then(|a| a.tls_certificate()).is_some(),
@@ -652,7 +687,24 @@ impl OnvifBackchannelSrc {
                 rtsp_port: bound_port as u16,
                 rtsp_path: settings.mount_point.clone(),
                 codecs: self.factory.codec_list(),
+                routes: Vec::new(),
             };
+            let mut config = config;
+            if settings.whip {
+                let tokens = whip_tokens
+                    .iter()
+                    .map(|u| crate::webrtc::whip::Token {
+                        name: u.name.clone(),
+                        token: u.password.clone(),
+                        role: u.role,
+                    })
+                    .collect();
+                let endpoint = crate::webrtc::endpoint::Endpoint::new(
+                    crate::webrtc::whip::Config::new(users.clone(), tokens),
+                    &self.factory,
+                );
+                config.routes = endpoint.routes();
+            }
             let factory = self.factory.clone();
             let fetch = Box::new(move || {
                 factory
@@ -860,6 +912,8 @@ impl OnvifBackchannelSrc {
         };
         // Bye first, while the services still answer.
         drop(state.web.take());
+        // Browsers' sessions end with the web server that made them.
+        self.factory.webrtc_stop();
         self.stop_rtsp(state);
         self.obj().notify("bound-port");
         self.obj().notify("bound-http-port");

@@ -574,35 +574,8 @@ impl BackchannelReceiver {
         }
         elements.push(gst::ElementFactory::make("audioconvert").build()?);
         elements.push(gst::ElementFactory::make("audioresample").build()?);
-        let sink = gst_app::AppSink::builder()
-            .caps(&talk::raw_caps())
-            .sync(false)
-            .async_(false)
-            .callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |appsink| {
-                        let sample = appsink
-                            .pull_sample()
-                            .map_err(|_| gst::FlowError::Flushing)?;
-                        if let Some(buffer) = sample.buffer() {
-                            if let Ok(map) = buffer.map_readable() {
-                                let samples: Vec<f32> = map
-                                    .chunks_exact(4)
-                                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                                    .collect();
-                                // Every talker's audio is decoded; the floor
-                                // decides, by its voice, whether it is heard.
-                                if talk.judge(talker, &samples, talk::RATE) == Verdict::Play {
-                                    talk.push(talker, &samples);
-                                }
-                            }
-                        }
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .build(),
-            )
-            .build();
-        elements.push(sink.upcast());
+        let sink = talk::appsink(talk, talker);
+        elements.push(sink);
         chain.add_many(&elements)?;
         gst::Element::link_many(&elements)?;
         let sinkpad = elements[0].static_pad("sink").unwrap();

@@ -926,152 +926,21 @@ mod tests {
     const OURS: &[&str] = &["OPUS", "G722", "PCMU", "PCMA"];
 
     /// Chrome 47's offer from the seed (juandebravo, "WebRTC SDP"), as written.
-    const CHROME47: &str = "v=0
-o=- 267107056528738969 2 IN IP4 127.0.0.1
-s=-
-t=0 0
-a=group:BUNDLE audio
-a=msid-semantic: WMS dBxfrHdjCoXIYb8pBDDDHhCGPDIG6TYDRQJ8
-m=audio 9 UDP/TLS/RTP/SAVPF 111 103 104 9 0 8 106 105 13 126
-c=IN IP4 0.0.0.0
-a=rtcp:9 IN IP4 0.0.0.0
-a=ice-ufrag:bzRv+Hl9e/MnTuO7
-a=ice-pwd:YC88frVagqjvoBpOVAd+yOCH
-a=fingerprint:sha-256 BE:C0:9D:93:0B:56:8C:87:48:5F:57:F7:9F:A3:D2:07:D2:8C:15:3F:DC:CE:D7:96:2B:A7:6A:DE:B8:72:F0:76
-a=setup:actpass
-a=mid:audio
-a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
-a=extmap:3 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time
-a=sendrecv
-a=rtcp-mux
-a=rtpmap:111 opus/48000/2
-a=fmtp:111 minptime=10; useinbandfec=1
-a=rtpmap:103 ISAC/16000
-a=rtpmap:104 ISAC/32000
-a=rtpmap:9 G722/8000
-a=rtpmap:0 PCMU/8000
-a=rtpmap:8 PCMA/8000
-a=rtpmap:106 CN/32000
-a=rtpmap:105 CN/16000
-a=rtpmap:13 CN/8000
-a=rtpmap:126 telephone-event/8000
-a=maxptime:60
-a=ssrc:655607873 cname:Wg8kdYwkkqzCZqko
-a=ssrc:655607873 msid:dBxfrHdjCoXIYb8pBDDDHhCGPDIG6TYDRQJ8 920f6047-8df2-4ea5-b4f7-efff75e69688
-a=ssrc:655607873 mslabel:dBxfrHdjCoXIYb8pBDDDHhCGPDIG6TYDRQJ8
-a=ssrc:655607873 label:920f6047-8df2-4ea5-b4f7-efff75e69688
-a=candidate:2896278100 1 udp 2122260223 192.168.1.36 63955 typ host generation 0
-a=candidate:2896278100 2 udp 2122260222 192.168.1.36 59844 typ host generation 0
-a=candidate:3793899172 1 tcp 1518280447 192.168.1.36 0 typ host tcptype active generation 0
-a=candidate:3793899172 2 tcp 1518280446 192.168.1.36 0 typ host tcptype active generation 0
-a=candidate:1521601408 1 udp 1686052607 83.49.46.37 63955 typ srflx raddr 192.168.1.36 rport 63955 generation 0
-a=candidate:1521601408 2 udp 1686052606 83.49.46.37 59844 typ srflx raddr 192.168.1.36 rport 59844 generation 0
-";
+    const CHROME47: &str = include_str!("offers/chrome47.sdp");
 
     /// Firefox 43's offer from the seed, as written (no BUNDLE, session-level
     /// fingerprint, RTCP component 2).
-    const FIREFOX43: &str = "v=0
-o=mozilla...THIS_IS_SDPARTA-43.0.4 4597359579147920938 0 IN IP4 0.0.0.0
-s=-
-t=0 0
-a=fingerprint:sha-256 CE:A2:27:E9:AE:B3:8D:AB:09:2F:AF:20:49:3B:26:6C:82:F7:7C:90:7E:95:C1:BA:F0:DB:B0:B6:7B:AE:DE:7F
-a=ice-options:trickle
-a=msid-semantic:WMS *
-m=audio 9 UDP/TLS/RTP/SAVPF 109 9 0 8
-c=IN IP4 0.0.0.0
-a=sendrecv
-a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
-a=ice-pwd:1159da14ac942703cfaaf5f555b3b328
-a=ice-ufrag:1cc314ac
-a=mid:sdparta_0
-a=msid:{36f0e5dc-9d60-e946-ae2e-74c2e7d5903d} {348bfe05-64b1-024c-82ad-020fae6cc4f7}
-a=rtcp-mux
-a=rtpmap:109 opus/48000/2
-a=rtpmap:9 G722/8000/1
-a=rtpmap:0 PCMU/8000
-a=rtpmap:8 PCMA/8000
-a=setup:actpass
-a=ssrc:2570988474 cname:{d63d835b-1994-b14e-a1ee-32ce8031e8c9}
-a=candidate:0 1 UDP 2122252543 192.168.1.40 64727 typ host
-a=candidate:0 2 UDP 2122252542 192.168.1.40 61922 typ host
-a=candidate:1 1 UDP 1686052863 88.25.237.250 64727 typ srflx raddr 192.168.1.40 rport 64727
-a=candidate:1 2 UDP 1686052862 88.25.237.250 61922 typ srflx raddr 192.168.1.40 rport 61922";
+    const FIREFOX43: &str = include_str!("offers/firefox43.sdp");
 
     /// A Chrome 120 audio offer as the notes describe it (section 3): opus
     /// with RED before G.722, CN, telephone-event at two rates, four
     /// extmaps, extmap-allow-mixed, m-level msid, an mDNS candidate.
     /// The page's transceiver is sendonly. CRLF, as browsers write.
-    const CHROME120: &str = "v=0\r
-o=- 4215775240449105457 2 IN IP4 127.0.0.1\r
-s=-\r
-t=0 0\r
-a=group:BUNDLE 0\r
-a=extmap-allow-mixed\r
-a=msid-semantic: WMS s1\r
-m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\r
-c=IN IP4 0.0.0.0\r
-a=rtcp:9 IN IP4 0.0.0.0\r
-a=candidate:1467250027 1 udp 2122260223 6c2b3f6e-0d4c-4a0e-9b7e-0a2a0c1d2e3f.local 52149 typ host generation 0 network-id 1\r
-a=candidate:2371519707 1 udp 1686052607 203.0.113.7 52149 typ srflx raddr 0.0.0.0 rport 0 generation 0 network-id 1\r
-a=ice-ufrag:Oq2h\r
-a=ice-pwd:8NTtyXw0lGfmt7CaIqkLDUnP\r
-a=ice-options:trickle\r
-a=fingerprint:sha-256 7E:8A:29:3B:5D:1E:4C:0F:9A:62:C8:15:D3:77:B0:4E:2A:91:6F:08:C4:3D:E5:72:1B:96:AF:50:0C:D8:33:E1\r
-a=setup:actpass\r
-a=mid:0\r
-a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r
-a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r
-a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r
-a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r
-a=sendonly\r
-a=msid:s1 a1\r
-a=rtcp-mux\r
-a=rtpmap:111 opus/48000/2\r
-a=rtcp-fb:111 transport-cc\r
-a=fmtp:111 minptime=10;useinbandfec=1\r
-a=rtpmap:63 red/48000/2\r
-a=fmtp:63 111/111\r
-a=rtpmap:9 G722/8000\r
-a=rtpmap:0 PCMU/8000\r
-a=rtpmap:8 PCMA/8000\r
-a=rtpmap:13 CN/8000\r
-a=rtpmap:110 telephone-event/48000\r
-a=rtpmap:126 telephone-event/8000\r
-a=ssrc:3735928559 cname:Yq0sGmXb6uKp2Rz1\r
-a=ssrc:3735928559 msid:s1 a1\r
-";
+    const CHROME120: &str = include_str!("offers/chrome120.sdp");
 
     /// A Firefox 121 audio offer as the notes describe it: session-level
     /// fingerprint, `extmap:2/recvonly`, telephone-event `0-15`.
-    const FIREFOX121: &str = "v=0\r
-o=mozilla...THIS_IS_SDPARTA-121.0 8324701712193024513 0 IN IP4 0.0.0.0\r
-s=-\r
-t=0 0\r
-a=fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3C:1E:9F:0B:2D:7C:0E:C1:4A:E3:9C:58\r
-a=group:BUNDLE 0\r
-a=ice-options:trickle\r
-a=msid-semantic:WMS *\r
-m=audio 9 UDP/TLS/RTP/SAVPF 109 9 0 8 101\r
-c=IN IP4 0.0.0.0\r
-a=sendonly\r
-a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r
-a=extmap:2/recvonly urn:ietf:params:rtp-hdrext:csrc-audio-level\r
-a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid\r
-a=fmtp:109 maxplaybackrate=48000;stereo=1;useinbandfec=1\r
-a=fmtp:101 0-15\r
-a=ice-pwd:6bd5f9ef2a4fcd8a1e0b7c1b1c2b5c9e\r
-a=ice-ufrag:3f1a2b7c\r
-a=mid:0\r
-a=msid:{5b1c0c0e-1d3f-4b0a-8e0e-3c9a6a7d2f10} {0e4b8d57-8a2c-4f2e-9d6e-7b8c1f2a3d4e}\r
-a=rtcp-mux\r
-a=rtpmap:109 opus/48000/2\r
-a=rtpmap:9 G722/8000/1\r
-a=rtpmap:0 PCMU/8000\r
-a=rtpmap:8 PCMA/8000\r
-a=rtpmap:101 telephone-event/8000/1\r
-a=setup:actpass\r
-a=ssrc:1029384756 cname:{7c9e1f2a-4b3d-4e5f-8a6b-1c2d3e4f5a6b}\r
-";
+    const FIREFOX121: &str = include_str!("offers/firefox121.sdp");
 
     const VIDEO: &str = "m=video 9 UDP/TLS/RTP/SAVPF 96\r
 c=IN IP4 0.0.0.0\r

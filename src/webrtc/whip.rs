@@ -325,7 +325,7 @@ impl Whip {
             return self.respond(r, &origin);
         }
         let id = loop {
-            let id = hex(&crate::http::digest::random_bytes::<16>());
+            let id = new_session_id();
             if !self.sessions.contains_key(&id) {
                 break id;
             }
@@ -699,6 +699,11 @@ fn parse_path(path: &str) -> Option<Target> {
     let id = path.strip_prefix("/whip/")?;
     let valid = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     valid.then(|| Target::Resource(id.to_string()))
+}
+
+/// A new session id: 128 random bits as 32 lower case hex digits.
+pub fn new_session_id() -> String {
+    hex(&crate::http::digest::random_bytes::<16>())
 }
 
 fn hex(bytes: &[u8]) -> String {
