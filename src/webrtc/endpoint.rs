@@ -42,15 +42,15 @@ impl Endpoint {
         })
     }
 
-    /// The web server's routes: `/whip` and the page at `/`.
+    /// The web server's routes: `/whip` and the page at `/`. They hold the
+    /// endpoint, which lives as long as the web server.
     pub fn routes(self: &Arc<Self>) -> Vec<(String, Route)> {
-        let me = Arc::downgrade(self);
+        let me = self.clone();
         vec![
             (
                 whip::ENDPOINT.into(),
-                Route::Later(Arc::new(move |request, responder| match me.upgrade() {
-                    Some(endpoint) => endpoint.handle(request, responder),
-                    None => responder.respond(Response::text(503, "stopping")),
+                Route::Later(Arc::new(move |request, responder| {
+                    me.handle(request, responder)
                 })),
             ),
             ("/".into(), Route::Now(Arc::new(page))),

@@ -502,10 +502,16 @@ fn answer_fmtp(codec: &BackchannelCodec) -> Option<String> {
     codec.fmtp.map(str::to_string)
 }
 
+/// Whether an offered rtpmap is our codec. Channels are compared when the
+/// offer states them; an Opus rtpmap without them (`OPUS/48000`, as
+/// GStreamer's webrtcbin writes it, against RFC 7587's `opus/48000/2`) is
+/// still Opus.
 fn matches(codec: &BackchannelCodec, map: &RtpMap) -> bool {
     map.name.eq_ignore_ascii_case(codec.sdp_name)
         && map.clock_rate == codec.clock_rate
-        && map.channels.unwrap_or(1) == codec.channels.unwrap_or(1)
+        && map
+            .channels
+            .is_none_or(|c| c == codec.channels.unwrap_or(1))
 }
 
 /// A fingerprint must be `<hash function> <hex pairs joined by ':'>`.
@@ -1067,8 +1073,11 @@ a=rtpmap:96 VP8/90000\r
         // An rtpmap for a payload type not on the m-line is not offered.
         let offer = FIREFOX43.replace(" 109 9 0 8\n", " 9 0 8\n");
         assert_eq!(pts(&decide_str(&offer, OURS).unwrap()), [9, 0, 8]);
-        // Opus must be opus/48000/2 (RFC 7587).
+        // Opus without channels (webrtcbin's `OPUS/48000`) is Opus; with
+        // other channels than RFC 7587's 2 it is not.
         let offer = FIREFOX43.replace("opus/48000/2", "opus/48000");
+        assert_eq!(pts(&decide_str(&offer, OURS).unwrap()), [109, 9, 0, 8]);
+        let offer = FIREFOX43.replace("opus/48000/2", "opus/48000/1");
         assert_eq!(pts(&decide_str(&offer, OURS).unwrap()), [9, 0, 8]);
     }
 
@@ -1529,5 +1538,18 @@ a=rtpmap:96 VP8/90000\r
             strip_candidates(odd),
             "v=0\no=- 1 1 IN IP6 ::1\nc=IN IP6 2001:db8::1\na=rtcp:9 IN IP6 2001:db8::1\n"
         );
+    }
+
+    #[test]
+    fn webrtcbin_opus_without_channels() {
+        // GStreamer's webrtcbin (1.22, 1.26) writes `OPUS/48000`.
+        let offer = CHROME120.replace("opus/48000/2", "OPUS/48000");
+        let plan = decide_str(&offer, OURS).unwrap();
+        assert_eq!(plan.codecs[0].codec.name, "OPUS");
+        assert_eq!(plan.codecs[0].pt, 111);
+        // Stated channels must match: mono Opus is not ours.
+        let offer = CHROME120.replace("opus/48000/2", "opus/48000/1");
+        let plan = decide_str(&offer, OURS).unwrap();
+        assert_ne!(plan.codecs[0].codec.name, "OPUS");
     }
 }

@@ -161,7 +161,7 @@ impl Talkers {
         }
         self.talk.identify(
             talker,
-            offer.peer.map(|a| a.to_string()),
+            offer.peer.map(|a| a.ip().to_string()),
             Some(offer.session.clone()),
         );
         let (control, rx) = mpsc::channel();
@@ -187,10 +187,14 @@ impl Talkers {
             .spawn(move || {
                 let reason = session.run(rx, on_answer);
                 gst::info!(CAT, "session {}: ended, {reason}", session.name);
-                // Deregister before on_end: a DELETE that comes now is 404.
+                // Gone for DELETE and touch first, then for its owner
+                // (the WHIP resource is 404 from now on), and only then
+                // off the floor: whoever sees the `left` event finds the
+                // session gone everywhere.
                 let handle = registry.lock().unwrap().remove(&session.name);
                 drop(handle);
                 on_end(&session.name, &reason);
+                session.talk.leave(session.talker);
             });
         match thread {
             Ok(thread) => {
@@ -308,7 +312,8 @@ struct Session {
 }
 
 impl Session {
-    /// Answers, then watches the session until it ends; returns why it did.
+    /// Answers, then watches the session until it ends; returns why it did,
+    /// its pipeline stopped (the caller makes the talker leave).
     fn run(&self, control: mpsc::Receiver<Control>, on_answer: Box<dyn FnOnce(Outcome) + Send>) -> String {
         let pipeline = gst::Pipeline::with_name(&format!("webrtc-talker-{}", self.talker));
         let answered = self.answer(&pipeline);
@@ -336,7 +341,6 @@ impl Session {
                 reason
             }
         };
-        self.talk.leave(self.talker);
         let _ = pipeline.set_state(gst::State::Null);
         reason
     }
@@ -382,8 +386,9 @@ impl Session {
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|_| internal("starting webrtcbin"))?;
+        let agent = webrtc.property::<gst_webrtc::WebRTCICE>("ice-agent");
+        no_upnp(&agent);
         if let Some(local) = self.local {
-            let agent = webrtc.property::<gst_webrtc::WebRTCICE>("ice-agent");
             let address = local.to_string();
             if agent.emit_by_name::<bool>("add-local-ip-address", &[&address]) {
                 gst::debug!(CAT, "session {}: candidates on {address} only", self.name);
@@ -542,6 +547,21 @@ impl Session {
                 gst::error!(CAT, "session {name}: cannot decode {}: {err}", pad.name());
             }
         });
+    }
+}
+
+/// Turns off libnice's UPnP IGD port mapping: it multicasts SSDP searches
+/// (239.255.255.250:1900) on every interface at each gathering, asks home
+/// routers to open ports to the device, and holds a port of its own. A
+/// talker on the LAN needs none of it. The NiceAgent is webrtcbin's ICE
+/// object's `agent` property (GstWebRTCNice, 1.22 and later).
+pub fn no_upnp(ice: &gst_webrtc::WebRTCICE) {
+    if ice.find_property("agent").is_none() {
+        return;
+    }
+    let agent = ice.property::<glib::Object>("agent");
+    if agent.find_property("upnp").is_some() {
+        agent.set_property("upnp", false);
     }
 }
 

@@ -6,6 +6,7 @@ pub mod audio;
 pub mod files;
 pub mod http;
 pub mod rtsp;
+pub mod webrtc;
 
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, Once};
