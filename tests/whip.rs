@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::audio::{dominant_frequency, loud_part, loud_samples, power_at};
 use common::http;
 use common::rtsp::{backchannel_section, PcmuSender, RtspClient, BACKCHANNEL};
-use common::webrtc::{loopback_candidates, Codec, WhipSender};
+use common::webrtc::{Codec, WhipSender};
 use common::Capture;
 use gst::prelude::*;
 
@@ -183,4 +183,110 @@ fn a_vanished_webrtc_talker_is_released_after_the_timeout() {
     assert!(!left.get::<String>("session").unwrap().is_empty());
     // The resource is gone too.
     assert_eq!(sender.delete(device.http, &[]).status, 404);
+}
+
+/// An RTSP back channel talker on the same element, sending paced PCMU.
+struct RtspTalker {
+    client: RtspClient,
+    sender: PcmuSender,
+}
+
+impl RtspTalker {
+    fn connect(port: u16) -> RtspTalker {
+        let mut client = RtspClient::connect(port);
+        let r = client.describe(Some(BACKCHANNEL));
+        let (_, control, _) = backchannel_section(&r.body).unwrap();
+        assert_eq!(client.setup_tcp(&control, 0, true).status, 200);
+        assert_eq!(client.play(true).status, 200);
+        client.drain_in_background();
+        RtspTalker {
+            client,
+            sender: PcmuSender::new(7),
+        }
+    }
+
+    /// Sends `ms` of `freq` Hz in real time (one packet per 20 ms).
+    fn talk(&mut self, freq: f64, ms: u64) {
+        let start = Instant::now();
+        for i in 0..ms / self.sender.packet_ms {
+            let due = start + Duration::from_millis(i * self.sender.packet_ms);
+            // Pacing a real-time sender, not waiting for a result.
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            let p = self.sender.next(freq);
+            self.client.send_interleaved(0, &p);
+        }
+    }
+}
+
+/// A WebRTC talker (440 Hz, talking first) and an RTSP talker (1000 Hz)
+/// at once under `policy`: what came out while both talked, as the powers
+/// at 440 Hz and 1000 Hz, and the device (for more).
+fn webrtc_and_rtsp(policy: &str) -> (f64, f64, Device, WhipSender, RtspTalker) {
+    let device = Device::start(&format!("talk-policy={policy}"));
+    let mut whip = WhipSender::new(Codec::Opus, 440.0, 0.3);
+    assert_eq!(whip.post(device.http, &[]).status, 201);
+    device
+        .event("started", Duration::from_secs(10))
+        .expect("the WebRTC talker started");
+    let mut rtsp = RtspTalker::connect(device.rtsp);
+    rtsp.talk(1000.0, 400);
+    let mark = device.capture.mark();
+    rtsp.talk(1000.0, 1000);
+    let out = device.output(mark, 800);
+    let out = &out[..800 * 16];
+    let p440 = power_at(out, 16000, 440.0);
+    let p1000 = power_at(out, 16000, 1000.0);
+    println!("{policy}: 440 Hz {p440:.3e}, 1000 Hz {p1000:.3e}");
+    (p440, p1000, device, whip, rtsp)
+}
+
+#[test]
+fn exclusive_a_webrtc_talker_keeps_the_floor_from_an_rtsp_talker_until_it_hangs_up() {
+    let (p440, p1000, device, whip, mut rtsp) = webrtc_and_rtsp("exclusive");
+    assert!(p1000 * 100.0 < p440, "RTSP heard under exclusive");
+    // The browser hangs up: the floor is free for the RTSP talker.
+    assert_eq!(whip.delete(device.http, &[]).status, 200);
+    rtsp.talk(1000.0, 300);
+    let mark = device.capture.mark();
+    rtsp.talk(1000.0, 1000);
+    let out = device.output(mark, 800);
+    let (loud_ms, f) = heard(&out[..800 * 16]);
+    assert!(loud_ms >= 700, "{loud_ms} ms of the RTSP talker");
+    assert!((f - 1000.0).abs() <= 10.0, "{f} Hz");
+}
+
+#[test]
+fn latest_an_rtsp_talker_takes_the_floor_from_a_webrtc_talker() {
+    let (p440, p1000, ..) = webrtc_and_rtsp("latest");
+    assert!(p440 * 100.0 < p1000, "WebRTC still heard under latest");
+}
+
+#[test]
+fn mix_a_webrtc_and_an_rtsp_talker_are_both_heard() {
+    let (p440, p1000, ..) = webrtc_and_rtsp("mix");
+    assert!(
+        p440 > p1000 / 10.0 && p1000 > p440 / 10.0,
+        "not both heard: {p440} {p1000}"
+    );
+}
+
+#[test]
+fn max_talkers_counts_webrtc_and_rtsp_talkers_alike() {
+    let device = Device::start("max-talkers=1");
+    let mut whip = WhipSender::new(Codec::Opus, 440.0, 0.3);
+    assert_eq!(whip.post(device.http, &[]).status, 201);
+    // The seat is taken: a second browser gets 503 with the reason, and an
+    // RTSP SETUP of the back channel 453.
+    let mut second = WhipSender::new(Codec::Opus, 440.0, 0.3);
+    let r = second.post(device.http, &[]);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("seats"), "{}", r.body);
+    let mut client = RtspClient::connect(device.rtsp);
+    let d = client.describe(Some(BACKCHANNEL));
+    let (_, control, _) = backchannel_section(&d.body).unwrap();
+    assert_eq!(client.setup_tcp(&control, 0, true).status, 453);
+    // Hung up: the seat is free again.
+    assert_eq!(whip.delete(device.http, &[]).status, 200);
+    let mut third = WhipSender::new(Codec::Opus, 440.0, 0.3);
+    assert_eq!(third.post(device.http, &[]).status, 201);
 }
