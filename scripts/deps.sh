@@ -35,6 +35,7 @@ _deps_main() {
         gir1.2-gst-plugins-base-1.0
         glib-networking
         openssl
+        curl
     )
     local missing=() p status
 

@@ -107,10 +107,16 @@ fn a_webrtc_talker_is_heard_and_hangs_up() {
     assert!(location.starts_with("/whip/"), "{location}");
     // The answer: recvonly, Opus only, candidates on loopback only.
     assert!(r.body.contains("a=recvonly"), "{}", r.body);
-    let rtpmaps: Vec<&str> = r.body.lines().filter(|l| l.starts_with("a=rtpmap:")).collect();
+    let rtpmaps: Vec<&str> = r
+        .body
+        .lines()
+        .filter(|l| l.starts_with("a=rtpmap:"))
+        .collect();
     assert_eq!(rtpmaps.len(), 1, "{}", r.body);
     assert!(
-        rtpmaps[0].to_ascii_lowercase().starts_with("a=rtpmap:111 opus/48000"),
+        rtpmaps[0]
+            .to_ascii_lowercase()
+            .starts_with("a=rtpmap:111 opus/48000"),
         "{}",
         r.body
     );
@@ -289,4 +295,371 @@ fn max_talkers_counts_webrtc_and_rtsp_talkers_alike() {
     assert_eq!(whip.delete(device.http, &[]).status, 200);
     let mut third = WhipSender::new(Codec::Opus, 440.0, 0.3);
     assert_eq!(third.post(device.http, &[]).status, 201);
+}
+
+// ---------------------------------------------------------------------
+// Refusals: each with its status and a reason the client can show.
+
+#[test]
+fn bad_offers_get_a_4xx_with_the_reason() {
+    let device = Device::start("");
+    let post = |content_type: &str, body: &str| {
+        http::post(
+            device.http,
+            "/whip",
+            &[("Content-Type", content_type)],
+            body,
+        )
+    };
+    // Not SDP.
+    let r = post("application/sdp", "hello");
+    assert_eq!(r.status, 400, "{}", r.body);
+    // SDP, but not WebRTC (no ICE, no DTLS).
+    let r = post(
+        "application/sdp",
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\n",
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("not WebRTC"), "{}", r.body);
+    // A WebRTC offer with no codec we take (a live sender's, codec renamed).
+    let sender = WhipSender::new(Codec::Opus, 440.0, 0.3);
+    let r = post(
+        "application/sdp",
+        &sender.offer.replace("OPUS/48000", "SPEEX/48000"),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("no codec in common"), "{}", r.body);
+    // Not application/sdp.
+    let r = post("text/plain", &sender.offer);
+    assert_eq!(r.status, 415, "{}", r.body);
+    // Too large for an offer (64 KiB), and too large for the server.
+    let big = format!("{}a=x:{}\r\n", sender.offer, "y".repeat(70 * 1024));
+    assert_eq!(post("application/sdp", &big).status, 413);
+    let huge = "v=0\r\n".to_string() + &"a=x\r\n".repeat(80_000);
+    assert_eq!(post("application/sdp", &huge).status, 413);
+    // None of these took a seat or left a session: a good offer still works.
+    let mut good = WhipSender::new(Codec::Opus, 440.0, 0.3);
+    assert_eq!(good.post(device.http, &[]).status, 201);
+    assert_eq!(good.delete(device.http, &[]).status, 200);
+}
+
+const TALKER_PW: &str = "whip-Talk-Secret-3";
+const VIEWER_PW: &str = "whip-View-Secret-5";
+const TOKEN: &str = "c2VjcmV0LXRva2VuLWZvci13aGlw";
+
+/// curl (a client no one here wrote) POSTs the offer with HTTP digest.
+fn curl_post(port: u16, offer: &str, user: &str, password: &str) -> (u16, String, Option<String>) {
+    curl(
+        &format!("http://127.0.0.1:{port}/whip"),
+        "--digest",
+        offer,
+        user,
+        password,
+    )
+}
+
+/// curl POSTs `offer` to `url` with `scheme` (`--digest`, `--basic`);
+/// returns the last status, body and Location.
+fn curl(
+    url: &str,
+    scheme: &str,
+    offer: &str,
+    user: &str,
+    password: &str,
+) -> (u16, String, Option<String>) {
+    let dir = common::files::TempDir::new("whip-curl");
+    let body = dir.write("offer.sdp", offer);
+    let out = std::process::Command::new("curl")
+        // -k: the test's self-signed certificate.
+        .args(["-sS", "-k", "--max-time", "20", scheme, "-u"])
+        .arg(format!("{user}:{password}"))
+        .args([
+            "-H",
+            "Content-Type: application/sdp",
+            "-D",
+            "-",
+            "--data-binary",
+        ])
+        .arg(format!("@{body}"))
+        .arg(url)
+        .output()
+        .expect("curl (scripts/deps.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    // The last response (after the 401 of the challenge).
+    let last = text.rfind("HTTP/1.1 ").map(|i| &text[i..]).unwrap_or("");
+    let status = last
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = last.split_once("\r\n\r\n").unwrap_or((last, ""));
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Location: ")
+                .or(l.strip_prefix("location: "))
+        })
+        .map(|l| l.trim().to_string());
+    (status, body.to_string(), location)
+}
+
+#[test]
+fn only_talkers_may_post_with_digest_basic_over_https_or_a_bearer_token() {
+    let dir = common::files::TempDir::new("whip-users");
+    let users = dir.write_mode(
+        "users",
+        &format!("alice:{TALKER_PW}:talker\nbob:{VIEWER_PW}:viewer\n"),
+        0o600,
+    );
+    let tokens = dir.write_mode(
+        "tokens",
+        &format!("obs:{TOKEN}:talker\nwall:d2FsbC10b2tlbg:viewer\n"),
+        0o600,
+    );
+    let device = Device::start(&format!("users-file={users} whip-tokens-file={tokens}"));
+    let mut sender = WhipSender::new(Codec::Opus, 440.0, 0.3);
+
+    // No credentials: 401 with digest challenges and a Bearer one.
+    let r = sender.post(device.http, &[]);
+    assert_eq!(r.status, 401, "{}", r.body);
+    let challenges: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "www-authenticate")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Digest ")),
+        "{challenges:?}"
+    );
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Bearer ")),
+        "{challenges:?}"
+    );
+    // Basic over plain http: refused (the password crossed in clear).
+    let basic = format!(
+        "Basic {}",
+        glib::base64_encode(format!("alice:{TALKER_PW}").as_bytes())
+    );
+    assert_eq!(
+        sender
+            .post(device.http, &[("Authorization", &basic)])
+            .status,
+        401
+    );
+    // Digest: a viewer 403, a wrong password 401, a talker 201.
+    assert_eq!(
+        curl_post(device.http, &sender.offer, "bob", VIEWER_PW).0,
+        403
+    );
+    assert_eq!(
+        curl_post(device.http, &sender.offer, "alice", "wrong").0,
+        401
+    );
+    let (status, answer, location) = curl_post(device.http, &sender.offer, "alice", TALKER_PW);
+    assert_eq!(status, 201, "{answer}");
+    sender.apply_answer(&answer);
+    let (started, _) = device
+        .event("started", Duration::from_secs(10))
+        .expect("alice's talker started");
+    assert_eq!(
+        format!("/whip/{}", started.get::<String>("session").unwrap()),
+        location.unwrap()
+    );
+    let mark = device.capture.mark();
+    let (loud_ms, f) = heard(&device.output(mark, 1000));
+    assert!(
+        loud_ms >= 800 && (f - 440.0).abs() <= 10.0,
+        "{loud_ms} ms {f} Hz"
+    );
+
+    // Bearer tokens: a talker's 201, a viewer's 403, a wrong one 401.
+    let mut obs = WhipSender::new(Codec::Opus, 440.0, 0.3);
+    let bearer = format!("Bearer {TOKEN}");
+    let r = obs.post(device.http, &[("Authorization", &bearer)]);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = obs.post(device.http, &[("Authorization", "Bearer d2FsbC10b2tlbg")]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = obs.post(device.http, &[("Authorization", "Bearer wrong")]);
+    assert_eq!(r.status, 401, "{}", r.body);
+    // Only the session's owner may hang it up.
+    assert_eq!(obs.delete(device.http, &[]).status, 401);
+    assert_eq!(
+        obs.delete(device.http, &[("Authorization", &bearer)])
+            .status,
+        200
+    );
+}
+
+#[test]
+fn basic_over_https_and_the_page() {
+    let dir = common::files::TempDir::new("whip-https");
+    let users = dir.write_mode("users", &format!("alice:{TALKER_PW}:talker\n"), 0o600);
+    let pem = common::files::certificate(&dir);
+    let device = Device::start(&format!("users-file={users} tls-certificate={pem}"));
+    let sender = WhipSender::new(Codec::Opus, 440.0, 0.3);
+    let url = format!("https://127.0.0.1:{}/whip", device.http);
+    assert_eq!(
+        curl(&url, "--basic", &sender.offer, "alice", "wrong").0,
+        401
+    );
+    let (status, answer, _) = curl(&url, "--basic", &sender.offer, "alice", TALKER_PW);
+    assert_eq!(status, 201, "{answer}");
+    sender.apply_answer(&answer);
+    device
+        .event("started", Duration::from_secs(10))
+        .expect("alice's talker started");
+    // The page, over https, with no credentials needed to load it.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-k", "--max-time", "20"])
+        .arg(format!("https://127.0.0.1:{}/", device.http))
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains("<html") && page.contains("/whip"), "{page}");
+}
+
+/// The seed's Chrome 47 and Firefox 43 offers, and Chrome 120 and Firefox
+/// 121 offers as the notes describe them, as written but for their
+/// candidates (rewritten to 127.0.0.1 first: no packet may leave
+/// loopback), POSTed to a live endpoint: each is answered recvonly with the
+/// mount's first codec the offer has, its payload type and mid kept.
+#[test]
+fn browser_offers_are_answered() {
+    use gstonvifbackchannel::webrtc::offer::rewrite_candidates_to_loopback;
+    let device = Device::start("webrtc-timeout=30");
+    let offers = [
+        (
+            "chrome47",
+            include_str!("../src/webrtc/offers/chrome47.sdp"),
+            "111",
+            Some("audio"),
+        ),
+        (
+            "firefox43",
+            include_str!("../src/webrtc/offers/firefox43.sdp"),
+            "109",
+            Some("sdparta_0"),
+        ),
+        (
+            "chrome120",
+            include_str!("../src/webrtc/offers/chrome120.sdp"),
+            "111",
+            Some("0"),
+        ),
+        (
+            "firefox121",
+            include_str!("../src/webrtc/offers/firefox121.sdp"),
+            "109",
+            Some("0"),
+        ),
+    ];
+    for (name, offer, pt, mid) in offers {
+        let offer = rewrite_candidates_to_loopback(offer);
+        let r = http::post(
+            device.http,
+            "/whip",
+            &[("Content-Type", "application/sdp")],
+            &offer,
+        );
+        assert_eq!(r.status, 201, "{name}: {}", r.body);
+        let m: Vec<&str> = r
+            .body
+            .lines()
+            .find(|l| l.starts_with("m=audio "))
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(&m[3..], [pt], "{name}: {}", r.body);
+        assert!(r.body.contains("a=recvonly"), "{name}: {}", r.body);
+        if let Some(mid) = mid {
+            assert!(
+                r.body.contains(&format!("a=mid:{mid}")),
+                "{name}: {}",
+                r.body
+            );
+        }
+        assert!(
+            r.body
+                .lines()
+                .filter(|l| l.starts_with("a=candidate:"))
+                .all(|l| l.contains(" 127.0.0.1 ")),
+            "{name}: {}",
+            r.body
+        );
+        let location = r.header("location").unwrap();
+        let d = http::exchange(
+            device.http,
+            format!("DELETE {location} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(d.status, 200, "{name}");
+    }
+}
+
+/// Applications with their own web server: the factory's action signals,
+/// on an application's RTSP server (no element, no web server of ours).
+#[test]
+fn the_factory_answers_offers_through_action_signals() {
+    let server =
+        common::TestServer::start(&[("output", common::CAPTURE_OUTPUT), ("webrtc-timeout", "30")]);
+    let factory = &server.factory;
+    let (events_tx, events) = std::sync::mpsc::channel::<gst::Structure>();
+    let events_tx = std::sync::Mutex::new(events_tx);
+    factory.connect("talk-event", false, move |args| {
+        let _ = events_tx.lock().unwrap().send(args[1].get().unwrap());
+        None
+    });
+    let ended: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+    {
+        let ended = ended.clone();
+        factory.connect("webrtc-session-ended", false, move |args| {
+            ended.lock().unwrap().push((
+                args[1].get::<String>().unwrap(),
+                args[2].get::<String>().unwrap(),
+            ));
+            None
+        });
+    }
+    let event = |kind: &str| loop {
+        let e = events
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no {kind} event"));
+        if e.get::<String>("event").unwrap() == kind {
+            break e;
+        }
+    };
+    let sender = WhipSender::new(Codec::Opus, 440.0, 0.3);
+    let reply = factory.emit_by_name::<gst::Structure>(
+        "webrtc-offer",
+        &[&sender.offer, &"127.0.0.1:5555", &"127.0.0.1"],
+    );
+    assert_eq!(reply.get::<u32>("status").unwrap(), 201, "{reply}");
+    let session = reply.get::<String>("session").unwrap();
+    sender.apply_answer(&reply.get::<String>("sdp").unwrap());
+    let started = event("started");
+    assert_eq!(started.get::<String>("session").unwrap(), session);
+    assert_eq!(started.get::<String>("address").unwrap(), "127.0.0.1");
+    let capture = server.capture();
+    let mark = capture.mark();
+    assert!(capture.wait_for(mark, 16000, Duration::from_secs(10)));
+    let (loud_ms, f) = heard(&capture.since(mark));
+    assert!(
+        loud_ms >= 800 && (f - 440.0).abs() <= 10.0,
+        "{loud_ms} ms {f} Hz"
+    );
+    assert!(factory.emit_by_name::<bool>("webrtc-hang-up", &[&session]));
+    event("left");
+    assert_eq!(
+        ended.lock().unwrap()[0],
+        (session.clone(), "hung up".to_string())
+    );
+    assert!(!factory.emit_by_name::<bool>("webrtc-hang-up", &[&session]));
+    // A refusal carries its status and reason.
+    let reply = factory.emit_by_name::<gst::Structure>(
+        "webrtc-offer",
+        &[&"v=0\r\n", &None::<String>, &None::<String>],
+    );
+    assert_eq!(reply.get::<u32>("status").unwrap(), 400, "{reply}");
+    assert!(reply.get::<String>("reason").is_ok());
 }

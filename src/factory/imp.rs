@@ -60,7 +60,7 @@ use crate::output::OutputPipeline;
 use crate::receiver::{rtp_caps, BackchannelReceiver};
 use crate::rtsp_headers;
 use crate::talk::Talk;
-use crate::webrtc::talker::{OnEnd, Offer, Outcome, Settings as WebRtcSettings, Talkers};
+use crate::webrtc::talker::{Offer, OnEnd, Outcome, Settings as WebRtcSettings, Talkers};
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -336,10 +336,19 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                     .action()
                     .class_handler(|args| {
                         let factory = args[0].get::<super::OnvifBackchannelMediaFactory>().ok()?;
-                        let offer = args[1].get::<Option<String>>().ok().flatten().unwrap_or_default();
+                        let offer = args[1]
+                            .get::<Option<String>>()
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default();
                         let peer = args[2].get::<Option<String>>().ok().flatten();
                         let local = args[3].get::<Option<String>>().ok().flatten();
-                        Some(factory.imp().webrtc_offer_signal(&offer, peer, local).to_value())
+                        Some(
+                            factory
+                                .imp()
+                                .webrtc_offer_signal(&offer, peer, local)
+                                .to_value(),
+                        )
                     })
                     .build(),
                 // webrtc-hang-up (gchararray session) -> gboolean: ends a
@@ -412,9 +421,7 @@ impl ObjectImpl for OnvifBackchannelMediaFactory {
                 self.settings.lock().unwrap().output = output;
             }
             "max-talkers" => self.settings.lock().unwrap().max_talkers = value.get().unwrap(),
-            "webrtc-timeout" => {
-                self.settings.lock().unwrap().webrtc_timeout = value.get().unwrap()
-            }
+            "webrtc-timeout" => self.settings.lock().unwrap().webrtc_timeout = value.get().unwrap(),
             "dscp" => {
                 // gst-rtsp-server's own dscp-qos: its configure() hands it to
                 // every stream of every media (their UDP sinks mark the

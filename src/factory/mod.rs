@@ -72,9 +72,7 @@ impl OnvifBackchannelMediaFactory {
     /// A sign of life from a WebRTC talker's peer (a keepalive GET on its
     /// WHIP resource); false if there is no such session.
     pub fn webrtc_touch(&self, session: &str) -> bool {
-        self.imp()
-            .webrtc_if_any()
-            .is_some_and(|t| t.touch(session))
+        self.imp().webrtc_if_any().is_some_and(|t| t.touch(session))
     }
 
     /// Ends every WebRTC talker and waits until they are torn down.

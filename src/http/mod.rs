@@ -181,12 +181,14 @@ pub enum Route {
     Later(DeferredHandler),
 }
 
+/// A request waiting for its [`Responder`]: the message, the request (for
+/// the log and the digest challenge) and the digest state.
+type Paused = (soup::ServerMessage, Request, Option<Digest>);
+
 thread_local! {
     /// Requests paused until their [`Responder`] answers, on the web
-    /// server's thread (soup objects are not `Send`): the message, the
-    /// request (for the log and the digest challenge) and the digest state.
-    static PAUSED: RefCell<HashMap<u64, (soup::ServerMessage, Request, Option<Digest>)>> =
-        RefCell::new(HashMap::new());
+    /// server's thread (soup objects are not `Send`).
+    static PAUSED: RefCell<HashMap<u64, Paused>> = RefCell::new(HashMap::new());
 }
 
 /// Answers one paused request, once, from any thread. Dropped without
@@ -344,6 +346,9 @@ fn serve(config: Config) -> Result<(soup::Server, u16), String> {
     server.add_early_handler(None, |_, msg, path, _| guard_body(msg, path));
 
     let next_id = Rc::new(std::cell::Cell::new(0u64));
+    // libsoup takes "/" as the default handler (the same as no path): a
+    // route at "/" answers everything no other route takes, 404s included.
+    let has_root = config.routes.iter().any(|(path, _)| path == "/");
     for (path, route) in config.routes {
         server.add_early_handler(Some(&path), |_, msg, path, _| guard_body(msg, path));
         let digest = digest.clone();
@@ -351,11 +356,12 @@ fn serve(config: Config) -> Result<(soup::Server, u16), String> {
         server.add_handler(Some(&path), move |_, msg, path, _| {
             let request = request_of(msg, path, https, digest.as_ref());
             let answer = |respond_with: &dyn Fn() -> Response| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(respond_with))
-                    .unwrap_or_else(|_| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(respond_with)).unwrap_or_else(
+                    |_| {
                         gst::error!(CAT, "handler of {path} panicked");
                         Response::text(500, "internal error")
-                    })
+                    },
+                )
             };
             match &route {
                 Route::Now(handler) => {
@@ -392,15 +398,17 @@ fn serve(config: Config) -> Result<(soup::Server, u16), String> {
         });
     }
     // Everything else: 404.
-    server.add_handler(None, |_, msg, path, _| {
-        gst::debug!(CAT, "404 for {path}");
-        msg.set_status(404, None);
-        msg.set_response(
-            Some("text/plain; charset=utf-8"),
-            soup::MemoryUse::Copy,
-            b"not found\n",
-        );
-    });
+    if !has_root {
+        server.add_handler(None, |_, msg, path, _| {
+            gst::debug!(CAT, "404 for {path}");
+            msg.set_status(404, None);
+            msg.set_response(
+                Some("text/plain; charset=utf-8"),
+                soup::MemoryUse::Copy,
+                b"not found\n",
+            );
+        });
+    }
 
     let address = gio::InetSocketAddress::from_string(&config.address, config.port.into())
         .ok_or_else(|| format!("'{}' is not an IP address", config.address))?;

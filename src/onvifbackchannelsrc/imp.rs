@@ -666,7 +666,10 @@ impl OnvifBackchannelSrc {
             bound_port,
             settings.mount_point
         );
-        let whip_tokens = match (&settings.whip_tokens_file, settings.whip && settings.http_port != 0) {
+        let whip_tokens = match (
+            &settings.whip_tokens_file,
+            settings.whip && settings.http_port != 0,
+        ) {
             (Some(path), true) => self.read_users(path)?,
             _ => Vec::new(),
         };

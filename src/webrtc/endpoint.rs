@@ -80,10 +80,7 @@ impl Endpoint {
             Decision::DeleteSession { id } => {
                 // Parked first: the session may end (and `ended` answer)
                 // before hang_up returns.
-                self.deleting
-                    .lock()
-                    .unwrap()
-                    .insert(id.clone(), responder);
+                self.deleting.lock().unwrap().insert(id.clone(), responder);
                 let hung_up = self
                     .factory
                     .upgrade()

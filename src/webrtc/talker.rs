@@ -314,7 +314,11 @@ struct Session {
 impl Session {
     /// Answers, then watches the session until it ends; returns why it did,
     /// its pipeline stopped (the caller makes the talker leave).
-    fn run(&self, control: mpsc::Receiver<Control>, on_answer: Box<dyn FnOnce(Outcome) + Send>) -> String {
+    fn run(
+        &self,
+        control: mpsc::Receiver<Control>,
+        on_answer: Box<dyn FnOnce(Outcome) + Send>,
+    ) -> String {
         let pipeline = gst::Pipeline::with_name(&format!("webrtc-talker-{}", self.talker));
         let answered = self.answer(&pipeline);
         let reason = match answered {
@@ -328,8 +332,7 @@ impl Session {
                 );
                 on_answer(Outcome::Answer(answer));
                 self.talk.set_up(self.talker);
-                self.last_seen
-                    .store(ms_since(self.base), Ordering::SeqCst);
+                self.last_seen.store(ms_since(self.base), Ordering::SeqCst);
                 self.watch(&control)
             }
             Err((status, reason)) => {
@@ -353,8 +356,8 @@ impl Session {
                 Ok(Control::Failed(reason)) => return reason,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return "stopped".into(),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let idle = ms_since(self.base)
-                        .saturating_sub(self.last_seen.load(Ordering::SeqCst));
+                    let idle =
+                        ms_since(self.base).saturating_sub(self.last_seen.load(Ordering::SeqCst));
                     if idle >= self.settings.timeout.as_millis() as u64 {
                         return format!(
                             "the peer sent nothing (no RTP, RTCP or keepalive) for {} ms",
@@ -381,7 +384,9 @@ impl Session {
                         .to_string(),
                 )
             })?;
-        pipeline.add(&webrtc).map_err(|_| internal("adding webrtcbin"))?;
+        pipeline
+            .add(&webrtc)
+            .map_err(|_| internal("adding webrtcbin"))?;
         self.watch_peer(pipeline, &webrtc);
         pipeline
             .set_state(gst::State::Playing)
@@ -414,17 +419,20 @@ impl Session {
             &[&gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly, &prefs],
         );
 
-        let offer = gst_sdp::SDPMessage::parse_buffer(self.offer.as_bytes())
-            .map_err(|_| (400, "the offer is not SDP that GStreamer can read".to_string()))?;
+        let offer = gst_sdp::SDPMessage::parse_buffer(self.offer.as_bytes()).map_err(|_| {
+            (
+                400,
+                "the offer is not SDP that GStreamer can read".to_string(),
+            )
+        })?;
         let offer = gst_webrtc::WebRTCSessionDescription::new(WebRTCSDPType::Offer, offer);
         let reply = promise(|p| webrtc.emit_by_name::<()>("set-remote-description", &[&offer, &p]));
         if let Some(Err(err)) = reply.as_ref().map(error_of) {
             return Err((422, format!("webrtcbin refused the offer: {err}")));
         }
-        let reply = promise(|p| {
-            webrtc.emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &p])
-        })
-        .ok_or_else(|| internal("create-answer"))?;
+        let reply =
+            promise(|p| webrtc.emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &p]))
+                .ok_or_else(|| internal("create-answer"))?;
         error_of(&reply).map_err(|err| (422, format!("webrtcbin cannot answer: {err}")))?;
         let answer = reply
             .get::<gst_webrtc::WebRTCSessionDescription>("answer")
@@ -463,8 +471,12 @@ impl Session {
             self.name,
             started.elapsed().as_millis()
         );
-        offer::munge_answer(&local, &self.plan)
-            .map_err(|err| (500, format!("webrtcbin's answer is unusable: {}", err.reason())))
+        offer::munge_answer(&local, &self.plan).map_err(|err| {
+            (
+                500,
+                format!("webrtcbin's answer is unusable: {}", err.reason()),
+            )
+        })
     }
 
     /// Connects what tells the session about its peer: decoded streams,
@@ -500,10 +512,9 @@ impl Session {
                 state,
                 WebRTCPeerConnectionState::Failed | WebRTCPeerConnectionState::Closed
             ) {
-                let _ = control
-                    .lock()
-                    .unwrap()
-                    .send(Control::Failed(format!("the connection is {state:?}").to_lowercase()));
+                let _ = control.lock().unwrap().send(Control::Failed(
+                    format!("the connection is {state:?}").to_lowercase(),
+                ));
             }
         });
 
@@ -595,10 +606,7 @@ fn decode_chain(
         if let Some(buffer) = info.buffer() {
             if let Ok(map) = buffer.map_readable() {
                 if let Ok(header) = rtp::parse_header(&map) {
-                    let lost = losses
-                        .lock()
-                        .unwrap()
-                        .packet(header.ssrc, header.sequence);
+                    let lost = losses.lock().unwrap().packet(header.ssrc, header.sequence);
                     talk.packet(talker, name, lost);
                 }
             }

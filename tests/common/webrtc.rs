@@ -118,10 +118,9 @@ impl WhipSender {
             ))
             .unwrap(),
         );
-        let reply = promise(|p| {
-            webrtc.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &p])
-        })
-        .unwrap();
+        let reply =
+            promise(|p| webrtc.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &p]))
+                .unwrap();
         let offer = reply
             .get::<gst_webrtc::WebRTCSessionDescription>("offer")
             .unwrap();
