@@ -663,3 +663,33 @@ fn the_factory_answers_offers_through_action_signals() {
     assert_eq!(reply.get::<u32>("status").unwrap(), 400, "{reply}");
     assert!(reply.get::<String>("reason").is_ok());
 }
+
+/// Push-to-talk up (RTP stops, `replaceTrack(null)` in a browser) is not a
+/// vanished peer: its RTCP keeps the session past the timeout, and the
+/// talker is heard again when it talks again.
+#[test]
+fn a_silent_but_present_webrtc_talker_is_kept() {
+    let device = Device::start("webrtc-timeout=8");
+    let mut sender = WhipSender::new(Codec::Opus, 440.0, 0.3);
+    assert_eq!(sender.post(device.http, &[]).status, 201);
+    device
+        .event("started", Duration::from_secs(10))
+        .expect("started");
+    sender.mute(true);
+    device
+        .event("stopped", Duration::from_secs(5))
+        .expect("the talk spurt ended");
+    // Twice the timeout without RTP.
+    assert!(
+        device.event("left", Duration::from_secs(16)).is_none(),
+        "a talker that sends RTCP was hung up"
+    );
+    sender.mute(false);
+    device
+        .event("started", Duration::from_secs(5))
+        .expect("talks again");
+    let mark = device.capture.mark();
+    let (loud_ms, f) = heard(&device.output(mark, 1000));
+    assert!(loud_ms >= 800 && (f - 440.0).abs() <= 10.0, "{loud_ms} ms {f} Hz");
+    assert_eq!(sender.delete(device.http, &[]).status, 200);
+}
