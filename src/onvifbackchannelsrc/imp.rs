@@ -35,6 +35,17 @@
  * talk. The default #GstOnvifBackchannelSrc:launch is an H.264 test pattern
  * (x264enc; VP8 without it) and a PCMU tone.
  *
+ * On the same web server (#GstOnvifBackchannelSrc:whip, on by default),
+ * browsers talk over WebRTC: `/whip` takes WHIP (RFC 9725) offers and `/` is
+ * a push-to-talk page that uses it. WebRTC talkers share the floor with the
+ * RTSP ones (`talk-policy`, `max-talkers`, talk events with the WHIP
+ * resource as session); with `users-file` or
+ * #GstOnvifBackchannelSrc:whip-tokens-file they need a talker's
+ * credentials (digest, Basic over https, or a bearer token). One whose peer
+ * sends nothing for #GstOnvifBackchannelSrc:webrtc-timeout seconds is hung
+ * up. Browsers allow the microphone only on https (`tls-certificate`) or on
+ * localhost.
+ *
  * At most #GstOnvifBackchannelSrc:max-clients connections are served at once
  * (20 by default, as cameras do); the requests of one more get `503 Service
  * Unavailable`, it is closed, and an element message named
@@ -61,6 +72,11 @@
  *   ! audioconvert ! audioresample ! autoaudiosink
  * ]| An ONVIF device: clients discover it and find its device service at
  * http://<host>:8080/onvif/device_service.
+ * |[
+ * gst-launch-1.0 onvifbackchannelsrc http-port=8443 users-file=/etc/camera/users \
+ *     tls-certificate=/etc/camera/server.pem ! audioconvert ! audioresample ! autoaudiosink
+ * ]| An intercom: open https://<host>:8443/ on a phone, log in as a talker and
+ * hold the button to talk.
  */
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
