@@ -113,13 +113,14 @@ class Browser:
     """
 
     def __init__(self, wav=None, loop_wav=True, chromedriver=CHROMEDRIVER, binary=CHROMIUM,
-                 extra_args=(), startup_timeout=30.0):
+                 extra_args=(), startup_timeout=30.0, insecure=False):
         self.wav = wav
         self.loop_wav = loop_wav
         self.chromedriver = chromedriver
         self.binary = binary
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
+        self.insecure = insecure
         self.port = None
         self.session = None
         self.driver = None
@@ -185,6 +186,8 @@ class Browser:
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": self.binary, "args": args + self.extra_args},
             "goog:loggingPrefs": {"browser": "ALL"},
+            # For a device's self-signed certificate (tls-certificate tests).
+            "acceptInsecureCerts": self.insecure,
         }}}
         value = self._http("POST", "/session", caps, timeout=self.startup_timeout)
         return value["sessionId"]
@@ -309,13 +312,28 @@ class Browser:
     def hold(self, css, pointer_type="mouse"):
         """Pointer down on the element's centre (and stays down)."""
         self._pointer_type = pointer_type
-        origin = {ELEMENT: self.find(css)}
-        self._pointer([{"type": "pointerMove", "duration": 0, "origin": origin, "x": 0, "y": 0},
+        element = self.find(css)
+        if pointer_type == "touch":
+            # chromedriver 156 loses a touch pointerUp sent in a later
+            # Actions call than its pointerDown (no touchend, no pointerup),
+            # so touches go through DevTools' Input domain instead.
+            r = self._cmd("GET", f"/element/{element}/rect")
+            self._touch = {"x": r["x"] + r["width"] / 2, "y": r["y"] + r["height"] / 2}
+            self.cdp("Input.dispatchTouchEvent", type="touchStart", touchPoints=[self._touch])
+            return
+        self._pointer([{"type": "pointerMove", "duration": 0, "origin": {ELEMENT: element}, "x": 0, "y": 0},
                        {"type": "pointerDown", "button": 0}], pointer_type)
 
     def release(self, css=None):
         """Pointer up, where the pointer is (on the element held)."""
+        if self._pointer_type == "touch":
+            self.cdp("Input.dispatchTouchEvent", type="touchEnd", touchPoints=[])
+            return
         self._pointer([{"type": "pointerUp", "button": 0}], self._pointer_type)
+
+    def cdp(self, cmd, **params):
+        """A Chrome DevTools Protocol command (chromedriver's goog/cdp)."""
+        return self._cmd("POST", "/goog/cdp/execute", {"cmd": cmd, "params": params})
 
     def logs(self):
         """The browser console since the last call (chromedriver's legacy
@@ -337,6 +355,10 @@ class Browser:
 
 # --- the program -------------------------------------------------------------
 class Failed(Exception):
+    pass
+
+
+class Terminated(Exception):
     pass
 
 
@@ -445,11 +467,13 @@ class Run:
 
     def run(self):
         a = self.args
-        with Browser(wav=a.wav, loop_wav=not a.no_loop) as b:
+        with Browser(wav=a.wav, loop_wav=not a.no_loop, insecure=a.insecure) as b:
             self.b = b
             self.emit("started", chromedriver_port=b.port)
             try:
                 b.open(a.url)
+                if not b.execute("return !!document.getElementById('talk');"):
+                    raise Failed(f"no push-to-talk page at {a.url} ({b.execute('return document.title;')!r})")
                 b.execute(WATCH_JS)
                 self.emit("opened", url=a.url)
                 self.drain()
@@ -490,8 +514,24 @@ def main():
     p.add_argument("--connect-timeout", type=float, default=20.0,
                    help="longest wait for the page to reach a state (default 20)")
     p.add_argument("--pointer", choices=["mouse", "touch", "pen"], default="mouse")
+    p.add_argument("--insecure", action="store_true", help="accept any TLS certificate (self-signed https)")
     p.add_argument("--verbose", action="store_true", help="browser console on stderr")
+    p.add_argument("--quit-on-stdin-eof", action="store_true",
+                   help="quit (cleaning up) when stdin closes: give it a pipe and drop it to stop this program")
     args = p.parse_args()
+
+    # SIGTERM unwinds like an exception, so Chromium is always cleaned up
+    # (once: a second SIGTERM must not cut the cleanup short).
+    def terminate(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated("terminated (SIGTERM or stdin closed)")
+    signal.signal(signal.SIGTERM, terminate)
+    if args.quit_on_stdin_eof:
+        def watch_stdin():
+            while os.read(0, 4096):  # the raw fd: no buffer lock at exit
+                pass
+            os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=watch_stdin, daemon=True).start()
 
     run = Run(args)
     try:
@@ -500,6 +540,10 @@ def main():
         run.emit("done", ok=False, state=run.state, status=run.status, reason=str(e))
         print(f"browser.py: {e}", file=sys.stderr)
         return 1
+    except Terminated as e:
+        run.emit("done", ok=False, state=run.state, status=run.status, reason=str(e))
+        print(f"browser.py: {e}", file=sys.stderr)
+        return 143
     except (WebDriverError, OSError) as e:
         run.emit("done", ok=False, state=run.state, status=run.status, reason=f"browser: {e}")
         print(f"browser.py: could not run the browser: {e}", file=sys.stderr)
