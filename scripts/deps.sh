@@ -36,6 +36,8 @@ _deps_main() {
         glib-networking
         openssl
         curl
+        chromium
+        chromium-driver
     )
     local missing=() p status
 

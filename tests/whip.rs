@@ -690,6 +690,9 @@ fn a_silent_but_present_webrtc_talker_is_kept() {
         .expect("talks again");
     let mark = device.capture.mark();
     let (loud_ms, f) = heard(&device.output(mark, 1000));
-    assert!(loud_ms >= 800 && (f - 440.0).abs() <= 10.0, "{loud_ms} ms {f} Hz");
+    assert!(
+        loud_ms >= 800 && (f - 440.0).abs() <= 10.0,
+        "{loud_ms} ms {f} Hz"
+    );
     assert_eq!(sender.delete(device.http, &[]).status, 200);
 }

@@ -69,7 +69,11 @@ fn webrtc_sessions_leave_no_threads_or_descriptors_behind() {
     settle();
     let (fds, threads) = (fd_count(), thread_count());
     for i in 0..6 {
-        session(&pipeline, http, if i % 2 == 0 { "delete" } else { "vanish" });
+        session(
+            &pipeline,
+            http,
+            if i % 2 == 0 { "delete" } else { "vanish" },
+        );
     }
     assert!(
         common::eventually(Duration::from_secs(5), || fd_count() <= fds
