@@ -131,6 +131,20 @@ impl Drop for Browser {
     }
 }
 
+/// The number after `"key":` in a JSON line.
+fn json_number(line: &str, key: &str) -> u64 {
+    let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+    let at = compact
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("no {key} in {line}"));
+    compact[at + key.len() + 3..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
 /// Waits for talk event `kind` on the element's bus.
 fn talk_event(pipeline: &gst::Pipeline, kind: &str, timeout: Duration) -> Option<gst::Structure> {
     let bus = pipeline.bus().unwrap();
@@ -264,6 +278,14 @@ fn hold_to_talk_in_chromium_then_the_floor_is_free_for_rtsp() {
     );
     // Not before the timeout (7 s, counted from its last sign of life).
     assert!(release >= Duration::from_secs(2), "{release:?}");
+    // The button up stopped the RTP (replaceTrack(null)): the element got
+    // no more packets than the browser had sent when it was released.
+    let sent = json_number(&released, "packets_sent");
+    let received = left.get::<u64>("received").unwrap();
+    assert!(
+        received <= sent + 2 && received + 10 >= sent,
+        "browser sent {sent} packets while held, the element received {received}"
+    );
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
