@@ -108,14 +108,15 @@ impl Browser {
             if compact.contains(&format!("\"event\":\"{kind}\"")) {
                 return line;
             }
-            if compact.contains("\"event\":\"done\"") {
+            if compact.contains("\"event\":\"done\"") && kind != "done" {
                 panic!("the browser ended before '{kind}': {line}");
             }
         }
     }
 
-    /// Waits for the script to end; its exit status.
+    /// Waits for the script's last line and its end; its exit status.
     fn finish(mut self) -> i32 {
+        self.wait("done", Duration::from_secs(60));
         drop(self.child.stdin.take());
         self.child.wait().unwrap().code().unwrap_or(-1)
     }
