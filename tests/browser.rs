@@ -17,13 +17,14 @@ use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::audio::{dominant_frequency, loud_part, loud_samples};
+use common::audio::heard;
 use common::rtsp::{backchannel_section, PcmuSender, RtspClient, BACKCHANNEL};
 use common::Capture;
 use gst::prelude::*;
 
 #[path = "common/element.rs"]
 mod element;
+use element::talk_event;
 
 /// One Chromium at a time.
 static BROWSER: Mutex<()> = Mutex::new(());
@@ -146,23 +147,6 @@ fn json_number(line: &str, key: &str) -> u64 {
         .unwrap()
 }
 
-/// Waits for talk event `kind` on the element's bus.
-fn talk_event(pipeline: &gst::Pipeline, kind: &str, timeout: Duration) -> Option<gst::Structure> {
-    let bus = pipeline.bus().unwrap();
-    let start = Instant::now();
-    while let Some(left) = timeout.checked_sub(start.elapsed()) {
-        let msg = bus.timed_pop_filtered(
-            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
-            &[gst::MessageType::Element],
-        )?;
-        let s = msg.structure().unwrap();
-        if s.name() == "onvifbackchannel-talk" && s.get::<String>("event").unwrap() == kind {
-            return Some(s.to_owned());
-        }
-    }
-    None
-}
-
 fn http_port(pipeline: &gst::Pipeline) -> u16 {
     pipeline
         .by_name("bc")
@@ -170,16 +154,9 @@ fn http_port(pipeline: &gst::Pipeline) -> u16 {
         .property::<i32>("bound-http-port") as u16
 }
 
-/// What came out of `capture` from `mark`, analysed: loud ms and frequency.
-fn heard(capture: &Capture, from: usize, to: usize) -> (usize, f64) {
-    let out = &capture.since(from)[..to - from];
-    let loud = loud_samples(out, 16000, 0.02);
-    let f = if loud > 0 {
-        dominant_frequency(&loud_part(out, 16000, 0.02), 16000)
-    } else {
-        0.0
-    };
-    (loud / 16, f)
+/// What came out of `capture` between two marks: loud ms and frequency.
+fn heard_between(capture: &Capture, from: usize, to: usize) -> (usize, f64) {
+    heard(&capture.since(from)[..to - from])
 }
 
 #[test]
@@ -208,7 +185,7 @@ fn hold_to_talk_in_chromium_then_the_floor_is_free_for_rtsp() {
     let from = capture.mark();
     let released = browser.wait("released", Duration::from_secs(30));
     let to = capture.mark();
-    let (loud_ms, f) = heard(&capture, from, to);
+    let (loud_ms, f) = heard_between(&capture, from, to);
     println!(
         "held: {} ms of output, {loud_ms} ms loud at {f:.1} Hz; {released}",
         (to - from) / 16
@@ -221,7 +198,7 @@ fn hold_to_talk_in_chromium_then_the_floor_is_free_for_rtsp() {
     talk_event(&pipeline, "stopped", Duration::from_secs(5)).expect("the talk spurt ended");
     let from = capture.mark();
     assert!(capture.wait_for(from, 16000, Duration::from_secs(5)));
-    let (loud_ms, _) = heard(&capture, from, from + 16000);
+    let (loud_ms, _) = heard_between(&capture, from, from + 16000);
     assert_eq!(loud_ms, 0, "sound after the button went up");
 
     // The browser is still connected; an RTSP talker has the floor.
@@ -243,7 +220,7 @@ fn hold_to_talk_in_chromium_then_the_floor_is_free_for_rtsp() {
         client.send_interleaved(0, &p);
     }
     assert!(capture.wait_for(from, 16000, Duration::from_secs(5)));
-    let (loud_ms, f) = heard(&capture, from, from + 16000);
+    let (loud_ms, f) = heard_between(&capture, from, from + 16000);
     assert!(
         loud_ms >= 800 && (f - 1000.0).abs() <= 10.0,
         "RTSP talker: {loud_ms} ms at {f} Hz"
@@ -350,7 +327,7 @@ fn the_page_signs_in_and_hangs_up_when_the_tab_closes() {
     let from = capture.mark();
     talker.wait("released", Duration::from_secs(30));
     let to = capture.mark();
-    let (loud_ms, f) = heard(&capture, from, to);
+    let (loud_ms, f) = heard_between(&capture, from, to);
     assert!(
         (f - 440.0).abs() <= 10.0 && loud_ms >= 500,
         "{loud_ms} ms at {f} Hz"

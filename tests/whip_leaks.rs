@@ -23,19 +23,8 @@ fn thread_count() -> usize {
 
 /// Waits until a talk event `kind` is posted.
 fn wait_event(pipeline: &gst::Pipeline, kind: &str) {
-    let bus = pipeline.bus().unwrap();
-    loop {
-        let msg = bus
-            .timed_pop_filtered(
-                gst::ClockTime::from_seconds(10),
-                &[gst::MessageType::Element],
-            )
-            .unwrap_or_else(|| panic!("no {kind} event"));
-        let s = msg.structure().unwrap();
-        if s.name() == "onvifbackchannel-talk" && s.get::<String>("event").unwrap() == kind {
-            return;
-        }
-    }
+    element::talk_event(pipeline, kind, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no {kind} event"));
 }
 
 /// One session: POST, talk until `started`, then end it by `end`.

@@ -238,7 +238,7 @@ mod tests {
         };
         let r = page(&request("GET", "/"));
         assert_eq!(r.status, 200);
-        assert!(String::from_utf8_lossy(&r.body).contains("/whip"));
+        assert!(String::from_utf8_lossy(&r.body).contains("getUserMedia"));
         assert_eq!(page(&request("GET", "/x")).status, 404);
         assert_eq!(page(&request("POST", "/")).status, 405);
     }

@@ -55,6 +55,18 @@ pub fn dominant_frequency(samples: &[f32], rate: u32) -> f64 {
     best(coarse - 10, coarse + 10, 1) as f64
 }
 
+/// How much of 16 kHz `out` is loud (over 0.02), in ms, and the dominant
+/// frequency of the loud part (0 if none).
+pub fn heard(out: &[f32]) -> (usize, f64) {
+    let loud = loud_samples(out, 16000, 0.02);
+    let f = if loud > 0 {
+        dominant_frequency(&loud_part(out, 16000, 0.02), 16000)
+    } else {
+        0.0
+    };
+    (loud / 16, f)
+}
+
 /// A sine tone, for tests that send raw RTP themselves.
 pub fn tone(freq: f64, rate: u32, amplitude: f32, n: usize, phase_start: usize) -> Vec<f32> {
     (0..n)

@@ -31,3 +31,26 @@ pub fn serve(props: &str) -> (gst::Pipeline, Capture, u16) {
     assert!(port > 0, "bound-port {port}");
     (pipeline, capture, port as u16)
 }
+
+/// Waits for the next `onvifbackchannel-talk` message of `kind` on the
+/// pipeline's bus (other messages are dropped); `None` after `timeout`.
+#[allow(dead_code)] // not every test that includes this file waits for events
+pub fn talk_event(
+    pipeline: &gst::Pipeline,
+    kind: &str,
+    timeout: std::time::Duration,
+) -> Option<gst::Structure> {
+    let bus = pipeline.bus().unwrap();
+    let start = std::time::Instant::now();
+    while let Some(left) = timeout.checked_sub(start.elapsed()) {
+        let msg = bus.timed_pop_filtered(
+            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
+            &[gst::MessageType::Element],
+        )?;
+        let s = msg.structure().unwrap();
+        if s.name() == "onvifbackchannel-talk" && s.get::<String>("event").unwrap() == kind {
+            return Some(s.to_owned());
+        }
+    }
+    None
+}

@@ -30,6 +30,13 @@ pub fn loopback_candidates(sdp: &str) -> String {
         .collect()
 }
 
+/// Whether every candidate of `sdp` is on 127.0.0.1.
+pub fn only_loopback_candidates(sdp: &str) -> bool {
+    sdp.lines()
+        .filter(|l| l.starts_with("a=candidate:"))
+        .all(|l| l.contains(" 127.0.0.1 "))
+}
+
 /// What to send.
 #[derive(Debug, Clone, Copy)]
 pub enum Codec {
