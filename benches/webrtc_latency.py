@@ -29,14 +29,19 @@ The mouth is, for the RTSP talker, the instant its first loud RTP packet was
 written to the socket (as in benches/latency.py); for the WebRTC talkers the
 instant the first loud RTP packet leaves the sender's payloader (a pad probe
 on rtppcmupay's or rtpopuspay's src pad), so the sender's rtpbin, SRTP and
-ICE are counted, its encoder is not: Opus's 6.5 ms lookahead (opusenc's
-default audio-type) lies before that point, but it shifts the tone's onset
-that far into the decoded packet, so it shows at the sink. The sink is the
-arrival of the first UDP datagram holding a loud sample.
+ICE are counted, its encoder is not (a packet leaves once its 20 ms frame is
+complete). Opus's lookahead (6.5 ms with opusenc's default audio-type) still
+shows at the sink: the decoded tone starts that far into the first loud
+packet, after a short quiet ramp, so its first loud sample usually falls
+into the output's next 10 ms block. The sink is the arrival of the first UDP
+datagram holding a loud sample.
 
 For the WebRTC talkers it also reports the offer -> answer time (the
-blocking action signal) and the time from the answer applied to the sender's
-webrtcbin being `connected` (ICE and DTLS).
+blocking action signal), and splits "session start -> first audio out" at
+the sender's webrtcbin becoming `connected` (ICE and DTLS done): the first
+words' packets sent before that are dropped by the sender, the ones after
+it meet the receiver's jitter buffer, which holds a stream's first packet
+for its latency.
 
 Run with Debian's interpreter (python3-gi, gir1.2-gst-rtsp-server-1.0,
 gir1.2-gst-plugins-bad-1.0, gstreamer1.0-nice), after cargo build --release:
@@ -386,6 +391,7 @@ def run_trial(talker, detector, events):
         connected_at = getattr(talker, "connected_at", None)
         if connected_at is not None:
             result["answer_to_connected_ms"] = (connected_at - start) * 1000
+            result["connected_to_first_audio_ms"] = (heard[0] - connected_at) * 1000
 
         # 2. Silence: the first words' spurt ends.
         for _ in range(round(SETTLE_SECONDS / FRAME_SECONDS)):
@@ -448,7 +454,7 @@ def wait_left(events):
 
 
 METRICS = ("mouth_to_sink_ms", "start_to_first_audio_ms", "offer_to_answer_ms",
-           "answer_to_connected_ms")
+           "answer_to_connected_ms", "connected_to_first_audio_ms")
 
 
 def stats(values):
