@@ -173,7 +173,10 @@ def ice_agent(webrtc):
     """webrtcbin's ICE object, keeping webrtcbin's reference to it.
 
     webrtcbin 1.22 holds its ICE object (a GstObject, created floating) by
-    that floating reference alone. PyGObject sinks a floating reference when
+    that floating reference alone: g_object_get(webrtcbin, "ice-agent")
+    returns it with the floating flag still set (checked in C on 1.22.0;
+    Rust's glib takes it with g_value_dup_object and is not affected).
+    PyGObject sinks a floating reference when
     it wraps the object and drops it with the wrapper: webrtcbin is then left
     with a freed object (GStreamer-WebRTC-CRITICAL "GST_IS_WEBRTC_ICE (ice)"
     at set-remote-description, no connection). So when the wrapper holds
