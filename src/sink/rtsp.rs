@@ -485,3 +485,404 @@ pub fn describe_answer(status: u16, reason: &str, headers: &[(String, String)]) 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_answers() {
+        assert_eq!(parse_transport(None), TransportReply::default());
+        // Dahua: ssrc= in hex, mode quoted.
+        let t = parse_transport(Some(
+            "RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=5D3C4A2B;mode=\"PLAY\"",
+        ));
+        assert_eq!(t.interleaved, Some((0, 1)));
+        assert_eq!(t.ssrc, Some(0x5D3C_4A2B));
+        // Another channel than asked: the answer's.
+        let t = parse_transport(Some("RTP/AVP/TCP;unicast;interleaved=6-7"));
+        assert_eq!(t.interleaved, Some((6, 7)));
+        // Without /TCP (gortsplib#456), one channel, blanks.
+        let t = parse_transport(Some("RTP/AVP;unicast; Interleaved = 4 ;ssrc=0x0000ABCD"));
+        assert_eq!((t.interleaved, t.ssrc), (Some((4, 5)), Some(0xABCD)));
+        let t = parse_transport(Some(
+            "RTP/AVP;unicast;client_port=5000-5001;server_port=6970-6971;source=10.0.0.2;ssrc=1",
+        ));
+        assert_eq!(t.server_port, Some((6970, 6971)));
+        assert_eq!(t.source.as_deref(), Some("10.0.0.2"));
+        assert_eq!((t.interleaved, t.ssrc), (None, Some(1)));
+        assert_eq!(
+            parse_transport(Some("RTP/AVP;server_port=7000")).server_port,
+            Some((7000, 7001))
+        );
+        // Only the first spec; unreadable values are absent.
+        let t = parse_transport(Some("RTP/AVP/TCP;interleaved=2-3,RTP/AVP;interleaved=8-9"));
+        assert_eq!(t.interleaved, Some((2, 3)));
+        for bad in [
+            "interleaved=x",
+            "interleaved=255",
+            "interleaved=1-300",
+            "server_port=65535",
+            "ssrc=123456789",
+            "ssrc=zz",
+            "ssrc=",
+            "source=",
+            "",
+            ";;;=;",
+        ] {
+            assert_eq!(
+                parse_transport(Some(bad)),
+                TransportReply::default(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn transports_we_ask_for() {
+        assert_eq!(tcp_transport(0), "RTP/AVP/TCP;unicast;interleaved=0-1");
+        assert_eq!(tcp_transport(4), "RTP/AVP/TCP;unicast;interleaved=4-5");
+        assert_eq!(udp_transport(5000), "RTP/AVP;unicast;client_port=5000-5001");
+        assert_eq!(
+            udp_transport(65535),
+            "RTP/AVP;unicast;client_port=65535-65536"
+        );
+        // What we ask for reads back.
+        assert_eq!(
+            parse_transport(Some(&tcp_transport(8))).interleaved,
+            Some((8, 9))
+        );
+    }
+
+    #[test]
+    fn sessions() {
+        assert_eq!(
+            parse_session("12345678;timeout=60"),
+            Some(("12345678".into(), 60))
+        );
+        assert_eq!(parse_session("abc"), Some(("abc".into(), 60)));
+        assert_eq!(
+            parse_session(" abc ; Timeout = 2 "),
+            Some(("abc".into(), 2))
+        );
+        assert_eq!(
+            parse_session("abc;foo=1;timeout=\"5\""),
+            Some(("abc".into(), 5))
+        );
+        assert_eq!(parse_session("abc;timeout=0"), Some(("abc".into(), 60)));
+        assert_eq!(parse_session("abc;timeout=x"), Some(("abc".into(), 60)));
+        assert_eq!(parse_session(""), None);
+        assert_eq!(parse_session(" ;timeout=5"), None);
+    }
+
+    #[test]
+    fn keepalive_schedule() {
+        let ms = |t| keepalive_interval(t).as_millis();
+        assert_eq!(ms(60), 55_000);
+        assert_eq!(ms(20), 15_000);
+        assert_eq!(ms(19), 15_200);
+        assert_eq!(ms(10), 8_000);
+        assert_eq!(ms(5), 4_000);
+        assert_eq!(ms(4), 2_000);
+        assert_eq!(ms(2), 1_000);
+        assert_eq!(ms(1), 500);
+        assert_eq!(ms(0), 55_000);
+        assert_eq!(ms(u32::MAX), u128::from(u32::MAX) * 1000 - 5000);
+        for t in 1..100 {
+            assert!(ms(t) < u128::from(t) * 1000, "{t}");
+        }
+    }
+
+    #[test]
+    fn keepalive_methods() {
+        let public =
+            "OPTIONS, DESCRIBE, SETUP, TEARDOWN, PLAY, PAUSE, GET_PARAMETER, SET_PARAMETER";
+        assert_eq!(keepalive_method(Some(public)), "GET_PARAMETER");
+        assert_eq!(
+            keepalive_method(Some("OPTIONS,get_parameter")),
+            "GET_PARAMETER"
+        );
+        assert_eq!(keepalive_method(Some("OPTIONS, SET_PARAMETER")), "OPTIONS");
+        assert_eq!(keepalive_method(Some("GET_PARAMETERS")), "OPTIONS");
+        assert_eq!(keepalive_method(None), "OPTIONS");
+    }
+
+    fn digest(realm: &str, nonce: &str, algorithm: &str, qop: Option<&str>) -> Challenge {
+        Challenge::Digest {
+            realm: realm.into(),
+            nonce: nonce.into(),
+            opaque: None,
+            algorithm: algorithm.into(),
+            qop: qop.map(str::to_string),
+            stale: false,
+        }
+    }
+
+    #[test]
+    fn hikvision_digest_and_basic_together() {
+        // go2rtc#2232: two headers, Digest with extra params, Basic.
+        let c = parse_challenges(&[
+            "Digest realm=\"IP Camera(C6121)\", nonce=\"4e6a5f3c2b1a\", stale=\"FALSE\", random=\"12\"",
+            "Basic realm=\"IP Camera(C6121)\"",
+        ]);
+        assert_eq!(
+            c,
+            [
+                digest("IP Camera(C6121)", "4e6a5f3c2b1a", "", None),
+                Challenge::Basic {
+                    realm: "IP Camera(C6121)".into()
+                }
+            ]
+        );
+        assert_eq!(best_challenge(&c), Some(&c[0]));
+        // Basic first, in one header: still Digest.
+        let c =
+            parse_challenges(&["Basic realm=\"r\", Digest realm=\"r\", nonce=\"n\", qop=\"auth\""]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(best_challenge(&c), Some(&c[1]));
+    }
+
+    #[test]
+    fn uniview_params_without_spaces_and_stale() {
+        let c = parse_challenges(&[
+            "Digest realm=\"Uniview\",nonce=\"abc,def\",qop=\"auth\",algorithm=MD5,opaque=\"o\\\"q\",stale=TRUE",
+        ]);
+        assert_eq!(
+            c,
+            [Challenge::Digest {
+                realm: "Uniview".into(),
+                nonce: "abc,def".into(),
+                opaque: Some("o\"q".into()),
+                algorithm: "MD5".into(),
+                qop: Some("auth".into()),
+                stale: true,
+            }]
+        );
+    }
+
+    #[test]
+    fn challenge_choice() {
+        let c = parse_challenges(&[
+            "Digest realm=\"r\", nonce=\"1\", algorithm=MD5, qop=\"auth\"",
+            "Digest realm=\"r\", nonce=\"1\", algorithm=SHA-256, qop=\"auth\"",
+            "Basic realm=\"r\"",
+        ]);
+        assert!(
+            matches!(best_challenge(&c), Some(Challenge::Digest { algorithm, .. }) if algorithm == "SHA-256")
+        );
+        // Ones we cannot compute fall back to what we can.
+        let c = parse_challenges(&[
+            "Digest realm=\"r\", nonce=\"1\", algorithm=SHA-512-256",
+            "Digest realm=\"r\", nonce=\"1\", qop=\"auth-conf\"",
+            "Basic realm=\"r\"",
+        ]);
+        assert_eq!(c.len(), 3);
+        assert_eq!(best_challenge(&c), Some(&c[2]));
+        assert_eq!(best_challenge(&c[..2]), None);
+        let c = parse_challenges(&[
+            "Digest realm=\"r\", nonce=\"1\", qop=\"auth-int\", algorithm=md5-sess",
+        ]);
+        assert_eq!(best_challenge(&c), Some(&c[0]));
+        // Other schemes, a Digest without nonce, broken text.
+        assert!(parse_challenges(&[
+            "Bearer realm=\"x\"",
+            "Negotiate abc==",
+            "Digest realm=\"r\""
+        ])
+        .is_empty());
+        assert_eq!(
+            parse_challenges(&["Negotiate abc==, Basic realm=\"x\""]),
+            [Challenge::Basic { realm: "x".into() }]
+        );
+        assert_eq!(
+            parse_challenges(&["Digest realm=\"r\", nonce=\"n\", opaque=\"unterminated"]),
+            [digest("r", "n", "", None)]
+        );
+        assert_eq!(
+            parse_challenges(&["Basic"]),
+            [Challenge::Basic {
+                realm: String::new()
+            }]
+        );
+        assert!(parse_challenges(&["", ",,,", "=\"\"", "\u{e9}\u{e9}=", "realm=x"]).is_empty());
+        assert_eq!(best_challenge(&[]), None);
+    }
+
+    /// RFC 7616 §3.9.1, checked with Python's hashlib (the same values come
+    /// out of `hashlib.md5`/`hashlib.sha256` over the RFC's inputs).
+    #[test]
+    fn rfc7616_vectors() {
+        let nonce = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
+        let opaque = "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS";
+        let cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
+        for (algorithm, response) in [
+            ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+            (
+                "SHA-256",
+                "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+            ),
+        ] {
+            let header = format!(
+                "Digest realm=\"http-auth@example.org\", qop=\"auth, auth-int\", \
+                 algorithm={algorithm}, nonce=\"{nonce}\", opaque=\"{opaque}\""
+            );
+            let c = parse_challenges(&[&header]);
+            let value = authorization(
+                &c[0],
+                "GET",
+                "/dir/index.html",
+                "Mufasa",
+                "Circle of Life",
+                1,
+                cnonce,
+            );
+            assert_eq!(
+                value,
+                format!(
+                    "Digest username=\"Mufasa\", realm=\"http-auth@example.org\", \
+                     nonce=\"{nonce}\", uri=\"/dir/index.html\", algorithm={algorithm}, \
+                     response=\"{response}\", opaque=\"{opaque}\", qop=auth, nc=00000001, \
+                     cnonce=\"{cnonce}\""
+                )
+            );
+            // The server side of this crate agrees.
+            let params = crate::http::digest::parse_authorization(&value).unwrap();
+            assert_eq!(params["response"], response);
+        }
+    }
+
+    /// Values from Python's hashlib (see the report of this change).
+    #[test]
+    fn digest_without_qop_with_sess_and_auth_int() {
+        // A camera's MD5 challenge without qop or algorithm (RFC 2069): no
+        // qop, nc, cnonce or algorithm in the answer.
+        let c = digest("IP Camera(12345)", "4e6a5f3c2b1a", "", None);
+        let uri = "rtsp://10.0.0.2:554/Streaming/Channels/101";
+        assert_eq!(
+            authorization(&c, "DESCRIBE", uri, "admin", "pass word", 1, "ignored"),
+            format!(
+                "Digest username=\"admin\", realm=\"IP Camera(12345)\", nonce=\"4e6a5f3c2b1a\", \
+                 uri=\"{uri}\", response=\"ee702388860656e655111807be23d79e\""
+            )
+        );
+        let c = digest("r", "nn", "SHA-256-sess", Some("auth-int"));
+        let value = authorization(&c, "SETUP", "rtsp://h/s", "u", "pw", 10, "cc");
+        assert!(
+            value.contains(
+                "response=\"b974aa70b964509a52ba79eba18a7c50b5c20d8016419a5a97d25b91c567869c\""
+            ),
+            "{value}"
+        );
+        assert!(
+            value.ends_with("qop=auth-int, nc=0000000a, cnonce=\"cc\""),
+            "{value}"
+        );
+        assert!(value.contains("algorithm=SHA-256-sess"), "{value}");
+        // Quotes in names are escaped.
+        let value = authorization(
+            &digest("r\"", "n", "", None),
+            "PLAY",
+            "u",
+            "a\"b",
+            "p",
+            1,
+            "c",
+        );
+        assert!(
+            value.starts_with("Digest username=\"a\\\"b\", realm=\"r\\\"\""),
+            "{value}"
+        );
+    }
+
+    #[test]
+    fn basic() {
+        let c = Challenge::Basic { realm: "r".into() };
+        // base64.b64encode(b"admin:p@ss:w")
+        assert_eq!(
+            authorization(&c, "DESCRIBE", "rtsp://h/", "admin", "p@ss:w", 1, "c"),
+            "Basic YWRtaW46cEBzczp3"
+        );
+    }
+
+    #[test]
+    fn credentials_in_urls() {
+        let split = |u| split_credentials(u);
+        assert_eq!(
+            split("rtsp://admin:secret@10.0.0.2:554/cam?x=1"),
+            (
+                "rtsp://10.0.0.2:554/cam?x=1".into(),
+                Some(("admin".into(), "secret".into()))
+            )
+        );
+        assert_eq!(
+            split("rtsps://us%40er:p%3Aw%2Fd%20x@h/s"),
+            (
+                "rtsps://h/s".into(),
+                Some(("us@er".into(), "p:w/d x".into()))
+            )
+        );
+        // An unescaped '@' and ':' in the password.
+        assert_eq!(
+            split("rtsp://admin:p@ss:w@h"),
+            ("rtsp://h".into(), Some(("admin".into(), "p@ss:w".into())))
+        );
+        assert_eq!(
+            split("rtsp://user@h/"),
+            ("rtsp://h/".into(), Some(("user".into(), String::new())))
+        );
+        assert_eq!(split("rtsp://h/a@b"), ("rtsp://h/a@b".into(), None));
+        assert_eq!(split("rtsp://h:554/s"), ("rtsp://h:554/s".into(), None));
+        assert_eq!(split("not a url"), ("not a url".into(), None));
+        // Broken escapes stay as written.
+        assert_eq!(
+            split("rtsp://a%zz:%ff@h"),
+            ("rtsp://h".into(), Some(("a%zz".into(), "%ff".into())))
+        );
+    }
+
+    #[test]
+    fn reconnect_backoff() {
+        let s = |a| backoff(a).as_secs();
+        assert_eq!(
+            (0..9).map(s).collect::<Vec<_>>(),
+            [1, 1, 2, 4, 8, 16, 30, 30, 30]
+        );
+        assert_eq!(s(u32::MAX), 30);
+    }
+
+    #[test]
+    fn answers_described() {
+        let h = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(
+            describe_answer(
+                551,
+                "Option not supported",
+                &[h("CSeq", "2"), h("Unsupported", REQUIRE), h("Date", "x")]
+            ),
+            "RTSP/1.0 551 Option not supported (Unsupported: www.onvif.org/ver20/backchannel)"
+        );
+        assert_eq!(
+            describe_answer(
+                401,
+                "Unauthorized",
+                &[
+                    h("www-authenticate", "Digest realm=\"r\", nonce=\"n\""),
+                    h("WWW-Authenticate", "Basic realm=\"r\"")
+                ]
+            ),
+            "RTSP/1.0 401 Unauthorized (www-authenticate: Digest realm=\"r\", nonce=\"n\"; \
+             WWW-Authenticate: Basic realm=\"r\")"
+        );
+        assert_eq!(
+            describe_answer(461, "Unsupported transport", &[]),
+            "RTSP/1.0 461 Unsupported transport"
+        );
+        let long = "x".repeat(500);
+        let d = describe_answer(500, "a\r\nb", &[h("Server", &long)]);
+        assert_eq!(
+            d,
+            format!("RTSP/1.0 500 a  b (Server: {}...)", "x".repeat(200))
+        );
+        assert!(!d.contains('\n'));
+    }
+}
