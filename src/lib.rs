@@ -26,6 +26,7 @@ pub mod reorder;
 pub mod rtp;
 pub mod rtsp_headers;
 pub mod sdp;
+pub mod sink;
 mod talk;
 pub mod talk_floor;
 pub mod talk_mixer;

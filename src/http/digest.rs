@@ -49,6 +49,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::auth_params::{is_tchar, quote, read_value};
+
 /// How long a nonce may be used from the time it was issued. A client
 /// using an older one is told `stale=true` and retries silently.
 pub const NONCE_LIFETIME: Duration = Duration::from_secs(300);
@@ -468,10 +470,6 @@ fn decode_ext_value(value: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 /// The parameters of a `Digest` credentials value, names in lower case.
 /// Quoted strings (with `\` escapes) and tokens, any order; a repeated
 /// parameter is refused, so no two readers can see different values.
@@ -522,40 +520,7 @@ pub fn parse_authorization(value: &str) -> Result<HashMap<String, String>, Diges
         }
         i += 1;
         skip_ws(&mut i);
-        let mut raw = Vec::new();
-        if i < b.len() && b[i] == b'"' {
-            i += 1;
-            loop {
-                match b.get(i) {
-                    None => return Err(DigestError::Malformed("unterminated quoted string")),
-                    Some(b'"') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(b'\\') => {
-                        let escaped = *b
-                            .get(i + 1)
-                            .ok_or(DigestError::Malformed("unterminated quoted string"))?;
-                        raw.push(escaped);
-                        i += 2;
-                    }
-                    Some(&c) => {
-                        raw.push(c);
-                        i += 1;
-                    }
-                }
-            }
-        } else {
-            // A token; a little more lenient (a bare `uri=/path`).
-            while i < b.len() && b[i] > b' ' && b[i] != b',' && b[i] != b'"' && b[i] != 0x7f {
-                raw.push(b[i]);
-                i += 1;
-            }
-            if raw.is_empty() {
-                return Err(DigestError::Malformed("empty parameter value"));
-            }
-        }
-        let text = String::from_utf8(raw).map_err(|_| DigestError::Malformed("not UTF-8"))?;
+        let text = read_value(value, &mut i).map_err(DigestError::Malformed)?;
         if params.len() >= MAX_PARAMS {
             return Err(DigestError::Malformed("too many parameters"));
         }
@@ -568,20 +533,6 @@ pub fn parse_authorization(value: &str) -> Result<HashMap<String, String>, Diges
         }
     }
     Ok(params)
-}
-
-/// A quoted-string of `text`.
-fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -28,6 +28,7 @@
 //!   [`Request::digest_stale`]);
 //! - a handler that panics answers `500` instead of taking the element down.
 
+pub mod auth_params;
 pub mod digest;
 
 use std::cell::RefCell;

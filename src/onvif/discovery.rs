@@ -443,7 +443,7 @@ fn split_uri(uri: &str) -> Option<UriParts<'_>> {
     })
 }
 
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -505,8 +505,9 @@ fn answer_fmtp(codec: &BackchannelCodec) -> Option<String> {
 /// Whether an offered rtpmap is our codec. Channels are compared when the
 /// offer states them; an Opus rtpmap without them (`OPUS/48000`, as
 /// GStreamer's webrtcbin writes it, against RFC 7587's `opus/48000/2`) is
-/// still Opus.
-fn matches(codec: &BackchannelCodec, map: &RtpMap) -> bool {
+/// still Opus. Also the sink's test of a camera's back channel formats
+/// (src/sink/plan.rs).
+pub(crate) fn matches(codec: &BackchannelCodec, map: &RtpMap) -> bool {
     map.name.eq_ignore_ascii_case(codec.sdp_name)
         && map.clock_rate == codec.clock_rate
         && map
