@@ -42,6 +42,7 @@ pub use factory::OnvifBackchannelMediaFactory;
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     factory::register();
     onvifbackchannelsrc::register(plugin)?;
+    sink::register(plugin)?;
     Ok(())
 }
 
