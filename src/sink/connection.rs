@@ -281,6 +281,37 @@ impl Message {
     }
 }
 
+/// GstRTSPConnection says only "Generic error" when it cannot connect: ask
+/// the system why (refused, unreachable, no such host), or say it is TLS.
+fn why_not_connected(url: &str, timeout: Duration) -> String {
+    let tls = url.starts_with("rtsps://");
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let with_port = if authority.ends_with(']') || !authority.contains(':') {
+        format!("{authority}:{}", if tls { 322 } else { 554 })
+    } else {
+        authority.to_string()
+    };
+    use std::net::ToSocketAddrs;
+    let addrs = match with_port.to_socket_addrs() {
+        Ok(a) => a.collect::<Vec<_>>(),
+        Err(e) => return format!(" ({authority}: {e})"),
+    };
+    for addr in &addrs {
+        match std::net::TcpStream::connect_timeout(addr, timeout) {
+            Ok(_) if tls => {
+                return " (TCP connects: the TLS handshake failed; check the camera's \
+                         certificate or set tls-validation-flags)"
+                    .into()
+            }
+            Ok(_) => return String::new(),
+            Err(e) => return format!(" ({addr}: {e})"),
+        }
+    }
+    format!(" ({authority}: no address)")
+}
+
 impl Connection {
     /// Connects to `url` (no credentials in it). `tls_validation` applies to
     /// rtsps:// (GTlsCertificateFlags bits).
@@ -312,7 +343,10 @@ impl Connection {
             ffi::gst_rtsp_connection_set_tls_validation_flags(conn.raw, tls_validation);
             let res = ffi::gst_rtsp_connection_connect_usec(conn.raw, timeout.as_micros() as i64);
             if res != ffi::GST_RTSP_OK {
-                return Err(RtspError::new(res, format!("connecting to {url}")));
+                return Err(RtspError::new(
+                    res,
+                    format!("connecting to {url}{}", why_not_connected(url, timeout)),
+                ));
             }
             if dscp >= 0 {
                 ffi::gst_rtsp_connection_set_qos_dscp(conn.raw, dscp as u32);

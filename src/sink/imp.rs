@@ -544,6 +544,20 @@ impl OnvifBackchannelSink {
 
     /// The first CAPS builds the send chain for the codec the camera took.
     fn sink_event(&self, pad: &gst::GhostPad, event: gst::Event) -> bool {
+        if let gst::EventView::Eos(_) = event.view() {
+            if self.sinkpad.target().is_none() {
+                // No data came, so there is no chain (and no appsink) to
+                // post EOS: hang up and post it here.
+                gst::info!(CAT, imp = self, "EOS before any data: TEARDOWN");
+                if let Some(running) = self.running.lock().unwrap().as_ref() {
+                    let _ = running.control.send(Control::Teardown);
+                }
+                let _ = self
+                    .obj()
+                    .post_message(gst::message::Eos::builder().src(&*self.obj()).build());
+                return true;
+            }
+        }
         if let gst::EventView::Caps(caps) = event.view() {
             if self.sinkpad.target().is_none() {
                 let caps = caps.caps_owned();
