@@ -298,18 +298,16 @@ fn why_not_connected(url: &str, timeout: Duration) -> String {
         Ok(a) => a.collect::<Vec<_>>(),
         Err(e) => return format!(" ({authority}: {e})"),
     };
-    for addr in &addrs {
-        match std::net::TcpStream::connect_timeout(addr, timeout) {
-            Ok(_) if tls => {
-                return " (TCP connects: the TLS handshake failed; check the camera's \
+    let Some(addr) = addrs.first() else {
+        return format!(" ({authority}: no address)");
+    };
+    match std::net::TcpStream::connect_timeout(addr, timeout) {
+        Ok(_) if tls => " (TCP connects: the TLS handshake failed; check the camera's \
                          certificate or set tls-validation-flags)"
-                    .into()
-            }
-            Ok(_) => return String::new(),
-            Err(e) => return format!(" ({addr}: {e})"),
-        }
+            .into(),
+        Ok(_) => String::new(),
+        Err(e) => format!(" ({addr}: {e})"),
     }
-    format!(" ({authority}: no address)")
 }
 
 impl Connection {
