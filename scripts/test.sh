@@ -84,6 +84,10 @@ check "gst-inspect-1.0 onvifbackchannel" \
     env GST_PLUGIN_PATH="$PLUGIN_DIR" gst-inspect-1.0 onvifbackchannel
 check "gst-inspect-1.0 onvifbackchannelsrc" \
     env GST_PLUGIN_PATH="$PLUGIN_DIR" gst-inspect-1.0 onvifbackchannelsrc
+check "gst-inspect-1.0 onvifbackchannelsink" \
+    env GST_PLUGIN_PATH="$PLUGIN_DIR" gst-inspect-1.0 onvifbackchannelsink
+check "README onvifbackchannelsink commands: a WAV file (EOS) and a live source into onvifbackchannelsrc, 2 s of 440 Hz come out each" \
+    bash scripts/sink-check.sh "$PLUGIN_DIR"
 check "gst-launch-1.0 onvifbackchannelsrc smoke test (100 buffers)" \
     env GST_PLUGIN_PATH="$PLUGIN_DIR" timeout 20 gst-launch-1.0 -e \
     onvifbackchannelsrc port=0 ! audioconvert ! audioresample ! fakesink num-buffers=100
