@@ -476,10 +476,10 @@ impl OnvifBackchannelSink {
     fn connected_structure(session: &Session, url: &str) -> gst::Structure {
         gst::Structure::builder("onvifbackchannelsink")
             .field("event", "connected")
-            .field("codec", session.choice.codec.name)
-            .field("payload-type", u32::from(session.choice.offered.pt))
-            .field("clock-rate", session.choice.offered.clock_rate)
-            .field("ptime", session.choice.ptime_ms)
+            .field("codec", session.choice().codec.name)
+            .field("payload-type", u32::from(session.choice().offered.pt))
+            .field("clock-rate", session.choice().offered.clock_rate)
+            .field("ptime", session.choice().ptime_ms)
             .field("transport", session.transport_name())
             .field("session", session.session_id())
             .field("url", url)
@@ -499,9 +499,9 @@ impl OnvifBackchannelSink {
         };
         self.post_event(Self::connected_structure(&session, &config.url));
         let (codec, pt, ptime_ms) = (
-            session.choice.codec,
-            session.choice.offered.pt,
-            session.choice.ptime_ms,
+            session.choice().codec,
+            session.choice().offered.pt,
+            session.choice().ptime_ms,
         );
         let current = Arc::new(Mutex::new(Some(session)));
         let (control, control_rx) = mpsc::channel();
@@ -787,7 +787,7 @@ fn io_loop(
                     }
                     continue;
                 }
-                let codec = session.choice.codec.name;
+                let codec = session.choice().codec.name;
                 drop(session);
                 match reconnect_loop(&element, &config, codec, &control) {
                     Some(new) => {

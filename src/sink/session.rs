@@ -113,7 +113,9 @@ struct Auth {
 pub struct Session {
     conn: Connection,
     config: Config,
-    pub choice: Choice,
+    /// The codec and payload type sent (set by [`Session::open`] before it
+    /// returns).
+    choice: Option<Choice>,
     sender: Sender,
     /// The session id and its timeout in seconds.
     session: (String, u32),
@@ -123,15 +125,6 @@ pub struct Session {
     auth: Mutex<Auth>,
     /// UDP sockets of the other tracks (setup-all-tracks), kept open.
     _other_sockets: Vec<UdpSocket>,
-}
-
-/// A sane single rtsp(s):// URL, or None.
-fn sane_url(value: &str) -> Option<&str> {
-    let value = value.trim();
-    let rest = value
-        .strip_prefix("rtsp://")
-        .or_else(|| value.strip_prefix("rtsps://"))?;
-    (!rest.is_empty() && !rest.contains("://")).then_some(value)
 }
 
 impl Session {
@@ -149,8 +142,7 @@ impl Session {
         let mut session = Session {
             conn,
             config: config.clone(),
-            // Filled in below.
-            choice: placeholder_choice(),
+            choice: None,
             sender: Sender::Tcp { channel: 0 },
             session: (String::new(), 60),
             base: config.url.clone(),
@@ -164,15 +156,13 @@ impl Session {
             Method::from_name(rtsp::keepalive_method(public.as_deref())).unwrap_or(Method::Options);
 
         let (describe, body) = session.describe()?;
-        let content_base = describe
-            .header("Content-Base")
-            .or_else(|| describe.header("Content-Location"));
-        session.base = content_base
-            .as_deref()
-            .and_then(sane_url)
-            .unwrap_or(&config.url)
-            .to_string();
-        let offered = plan::backchannel_formats(&body, &config.url, content_base.as_deref())?;
+        session.base = plan::base_url(
+            &config.url,
+            describe.header("Content-Base").as_deref(),
+            describe.header("Content-Location").as_deref(),
+        );
+        let base = Some(session.base.clone());
+        let offered = plan::backchannel_formats(&body, &config.url, base.as_deref())?;
         let prefs: Option<Vec<&str>> = match codec {
             Some(name) => Some(vec![name]),
             None => config
@@ -181,7 +171,7 @@ impl Session {
                 .map(|p| p.iter().map(String::as_str).collect()),
         };
         let can_send = config.can_send.clone();
-        session.choice = plan::choose(
+        let choice = plan::choose(
             &offered,
             prefs.as_deref(),
             |c: &BackchannelCodec| can_send(c),
@@ -190,20 +180,21 @@ impl Session {
         gst::info!(
             CAT,
             "back channel: {} as payload type {} at {} Hz, {} ms packets, control {}",
-            session.choice.codec.name,
-            session.choice.offered.pt,
-            session.choice.offered.clock_rate,
-            session.choice.ptime_ms,
-            session.choice.offered.control
+            choice.codec.name,
+            choice.offered.pt,
+            choice.offered.clock_rate,
+            choice.ptime_ms,
+            choice.offered.control
         );
+        let control = choice.offered.control.clone();
+        session.choice = Some(choice);
 
         let mut next_channel = 0u8;
         if config.setup_all_tracks {
-            for control in plan::other_controls(&body, &config.url, content_base.as_deref()) {
+            for control in plan::other_controls(&body, &config.url, base.as_deref()) {
                 session.setup_other(&control, &mut next_channel)?;
             }
         }
-        let control = session.choice.offered.control.clone();
         session.setup_backchannel(&control, next_channel)?;
 
         let require = session.require_header();
@@ -212,7 +203,7 @@ impl Session {
         gst::info!(
             CAT,
             "PLAY answered: sending {} over {}",
-            session.choice.codec.name,
+            session.choice().codec.name,
             session.transport_name()
         );
         Ok(session)
@@ -518,6 +509,13 @@ impl Session {
         }
     }
 
+    /// What is sent.
+    pub fn choice(&self) -> &Choice {
+        self.choice
+            .as_ref()
+            .expect("a session is open only once it chose")
+    }
+
     pub fn session_id(&self) -> &str {
         &self.session.0
     }
@@ -569,24 +567,5 @@ fn set_dscp(socket: &UdpSocket, dscp: i32) {
     };
     if res != 0 {
         gst::warning!(CAT, "cannot set DSCP {dscp} on the UDP socket");
-    }
-}
-
-/// A choice before the real one is made (never used to send).
-fn placeholder_choice() -> Choice {
-    let codec = BackchannelCodec::by_name("PCMU").unwrap();
-    Choice {
-        offered: plan::Offered {
-            pt: 0,
-            encoding: "PCMU".into(),
-            clock_rate: 8000,
-            channels: None,
-            fmtp: None,
-            control: String::new(),
-            ptime: None,
-            maxptime: None,
-        },
-        codec,
-        ptime_ms: 20,
     }
 }
