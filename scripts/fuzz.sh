@@ -27,7 +27,7 @@ if ! [[ $SECONDS_PER_TARGET =~ ^[1-9][0-9]*$ ]]; then
     echo "usage: $0 [SECONDS_PER_TARGET]" >&2
     exit 2
 fi
-TARGETS=(rtp_check codec_list sdp_fold transport direct soap discovery whip_offer)
+TARGETS=(rtp_check codec_list sdp_fold transport direct soap discovery whip_offer sink_plan)
 
 if ! command -v cargo >/dev/null 2>&1 && [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; then
     export PATH="${HOME:-/root}/.cargo/bin:$PATH"
