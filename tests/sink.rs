@@ -383,7 +383,7 @@ fn dahua_default_order_takes_the_cameras_first_codec() {
     let out = decode_with_gstreamer(
         &packets,
         "application/x-rtp,media=audio,clock-rate=8000,encoding-name=MPEG4-GENERIC,payload=97,\
-         mode=AAC-hbr,sizelength=13,indexlength=3,indexdeltalength=3,streamtype=5,config=1588",
+         mode=AAC-hbr,sizelength=13,indexlength=3,indexdeltalength=3,streamtype=5,config=(string)1588",
         16000,
     );
     assert_tone(&out, 16000, 2000);
@@ -513,7 +513,7 @@ fn sdp_without_sendonly_is_no_back_channel() {
     let err = run.wait_error(T);
     assert!(err.to_lowercase().contains("back channel"), "{err}");
     // The camera's answer is in it.
-    assert!(err.contains("200") || err.contains("m=video"), "{err}");
+    assert!(err.contains("video"), "{err}");
     assert!(camera.log().of("SETUP").is_empty());
 }
 
@@ -675,7 +675,7 @@ fn dropped_connection_reconnects_with_backoff() {
     assert!(disconnected.get::<String>("reason").is_ok());
     let reconnecting = run.event("reconnecting", 1, T);
     assert_eq!(reconnecting.get::<u32>("attempt").unwrap(), 1);
-    assert_eq!(reconnecting.get::<u32>("delay-ms").unwrap(), 1000);
+    assert_eq!(reconnecting.get::<u64>("delay-ms").unwrap(), 1000);
     assert!(!reconnecting.get::<String>("error").unwrap().is_empty());
     run.event("connected", 2, T);
     // A second of audio on the new connection.
@@ -1032,8 +1032,11 @@ fn rtp_timestamps_advance_by_the_samples_sent() {
         match codec {
             "OPUS" => {
                 // The payloader's timestamps: 20 ms frames, 960 at 48 kHz.
+                // The first step is shorter by opusenc's lookahead (312
+                // samples at 48 kHz: its output starts that much later).
+                assert!((1..=per_packet).contains(&deltas[0]), "{codec}: {deltas:?}");
                 assert!(
-                    deltas.iter().all(|&d| d == per_packet),
+                    deltas[1..].iter().all(|&d| d == per_packet),
                     "{codec}: {deltas:?}"
                 );
             }
