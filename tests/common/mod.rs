@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod audio;
+pub mod camera;
 pub mod files;
 pub mod http;
 pub mod rtsp;
