@@ -151,18 +151,28 @@ impl Session {
             _other_sockets: Vec::new(),
         };
         let options = session.request(Method::Options, &config.url, &[], ANSWER_TIMEOUT)?;
-        let public = options.header("Public");
+        // GstRTSPConnection splits `Public` at its commas into headers.
+        let public = Some(options.headers("Public").join(", "));
+        gst::debug!(CAT, "OPTIONS answer: Public {public:?}");
         session.keepalive_method =
             Method::from_name(rtsp::keepalive_method(public.as_deref())).unwrap_or(Method::Options);
 
-        let (describe, body) = session.describe()?;
+        let (describe, body, refused) = session.describe()?;
         session.base = plan::base_url(
             &config.url,
             describe.header("Content-Base").as_deref(),
             describe.header("Content-Location").as_deref(),
         );
         let base = Some(session.base.clone());
-        let offered = plan::backchannel_formats(&body, &config.url, base.as_deref())?;
+        let offered = plan::backchannel_formats(&body, &config.url, base.as_deref()).map_err(
+            |err| match (SinkError::from(err), &refused) {
+                // Say what DESCRIBE with the Require tag got, too.
+                (SinkError::NoBackchannel(why), Some(first)) => SinkError::NoBackchannel(format!(
+                    "{first}; then without the Require tag: {why}"
+                )),
+                (err, _) => err,
+            },
+        )?;
         let prefs: Option<Vec<&str>> = match codec {
             Some(name) => Some(vec![name]),
             None => config
@@ -209,11 +219,13 @@ impl Session {
         Ok(session)
     }
 
-    /// DESCRIBE with Require; after 551 or no answer, without it.
-    fn describe(&mut self) -> Result<(Message, Vec<u8>), SinkError> {
+    /// DESCRIBE with Require; after 551 or no answer, without it (and
+    /// then what the first got).
+    fn describe(&mut self) -> Result<(Message, Vec<u8>, Option<String>), SinkError> {
         let url = self.config.url.clone();
         let accept = [("Accept", "application/sdp".to_string())];
         let with_require = [accept[0].clone(), ("Require", REQUIRE.to_string())];
+        let refused;
         match self.request(
             Method::Describe,
             &url,
@@ -222,14 +234,16 @@ impl Session {
         ) {
             Ok(answer) => {
                 let body = answer.body();
-                return Ok((answer, body));
+                return Ok((answer, body, None));
             }
             Err(SinkError::NoBackchannel(why)) => {
                 gst::info!(CAT, "DESCRIBE with Require refused ({why}); again without");
+                refused = Some(why);
             }
             Err(SinkError::Connection(why))
                 if why.contains("timed out") || why.contains("timeout") =>
             {
+                refused = Some(why.clone());
                 gst::info!(
                     CAT,
                     "no answer to DESCRIBE with Require in {:?}; again without, on a new connection",
@@ -247,7 +261,7 @@ impl Session {
         }
         let answer = self.request(Method::Describe, &url, &accept, ANSWER_TIMEOUT)?;
         let body = answer.body();
-        Ok((answer, body))
+        Ok((answer, body, refused))
     }
 
     fn require_header(&self) -> Vec<(&'static str, String)> {
