@@ -17,51 +17,16 @@ use gst::prelude::*;
 
 /// Receives one packet on `socket` (IP_RECVTOS must be on); its TOS byte.
 fn recv_tos(socket: &UdpSocket) -> u8 {
-    let fd = socket.as_raw_fd();
     let mut data = [0u8; 2048];
-    let mut control = [0u8; 64];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    // SAFETY: every pointer in msg points into buffers that outlive the
-    // call, with their true lengths; the control messages are read within
-    // msg_controllen with the libc macros.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control.len() as _;
-        let n = libc::recvmsg(fd, &mut msg, 0);
-        assert!(n > 0, "no packet: {}", std::io::Error::last_os_error());
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::IPPROTO_IP && (*cmsg).cmsg_type == libc::IP_TOS {
-                return *libc::CMSG_DATA(cmsg);
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-    panic!("a packet without IP_TOS control data");
+    let (_, _, tos) = common::tos::recv_with_tos(socket, &mut data).expect("a packet");
+    tos.expect("a packet without IP_TOS control data")
 }
 
 /// A UDP pair whose sockets report the TOS byte of what they receive.
 fn tos_reporting_pair() -> (UdpSocket, UdpSocket, String) {
     let (rtp, rtcp, transport) = udp_pair();
     for s in [&rtp, &rtcp] {
-        let on: libc::c_int = 1;
-        // SAFETY: a valid socket and an int option of the right size.
-        let res = unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_RECVTOS,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(res, 0, "IP_RECVTOS: {}", std::io::Error::last_os_error());
+        common::tos::report_tos(s);
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     }
     (rtp, rtcp, transport)

@@ -880,6 +880,22 @@ fn udp_transport_from_the_announced_port() {
 }
 
 #[test]
+fn dscp_marks_the_udp_rtp() {
+    for (props, tos) in [("transport=udp dscp=46", 46 << 2), ("transport=udp", 0)] {
+        let camera = Camera::start(CameraConfig::pcmu());
+        let _run = talk(&camera.url(), props, 1000);
+        let log = wait_teardown(&camera);
+        let rtp = log.rtp();
+        assert!(!rtp.is_empty(), "{props}: no RTP");
+        assert!(
+            rtp.iter().all(|p| p.tos == Some(tos)),
+            "{props}: TOS {:?}, want {tos}",
+            rtp.iter().map(|p| p.tos).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
 fn reolink_ptime_and_maxptime() {
     // (camera ptime, maxptime, sink ptime) -> bytes per packet
     for (ptime, maxptime, prop, bytes) in [

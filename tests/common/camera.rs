@@ -458,6 +458,8 @@ pub struct Packet {
     pub at: Instant,
     /// Whether PLAY had been answered 200 on its connection when it arrived.
     pub after_play: bool,
+    /// For UDP: the TOS byte it came with (DSCP << 2).
+    pub tos: Option<u8>,
 }
 
 /// Things the camera did or saw besides requests and packets.
@@ -879,6 +881,7 @@ impl Connection {
                             data,
                             at: Instant::now(),
                             after_play: self.played_at.is_some(),
+                            tos: None,
                         };
                         self.shared.record(|l| l.packets.push(p));
                     }
@@ -1012,6 +1015,7 @@ impl Connection {
                                 data,
                                 at: Instant::now(),
                                 after_play: false,
+                                tos: None,
                             };
                             self.shared.record(|l| l.packets.push(p));
                         }
@@ -1285,6 +1289,7 @@ impl Connection {
     fn spawn_udp(&mut self, udp: Udp) {
         for (socket, rtcp) in [(udp.rtp, false), (udp.rtcp, true)] {
             socket.set_read_timeout(Some(TICK)).unwrap();
+            super::tos::report_tos(&socket);
             let shared = self.shared.clone();
             let stop = self.udp_stop.clone();
             let playing = self.playing.clone();
@@ -1295,7 +1300,8 @@ impl Connection {
                     .spawn(move || {
                         let mut buf = [0u8; 65536];
                         while !stop.load(Ordering::SeqCst) && !shared.stop.load(Ordering::SeqCst) {
-                            if let Ok((n, from)) = socket.recv_from(&mut buf) {
+                            if let Ok((n, from, tos)) = super::tos::recv_with_tos(&socket, &mut buf)
+                            {
                                 let p = Packet {
                                     conn,
                                     channel: None,
@@ -1304,6 +1310,7 @@ impl Connection {
                                     data: buf[..n].to_vec(),
                                     at: Instant::now(),
                                     after_play: playing.load(Ordering::SeqCst),
+                                    tos,
                                 };
                                 shared.record(|l| l.packets.push(p));
                             }

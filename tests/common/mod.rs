@@ -7,6 +7,7 @@ pub mod camera;
 pub mod files;
 pub mod http;
 pub mod rtsp;
+pub mod tos;
 pub mod webrtc;
 
 use std::io::Write;
