@@ -8,7 +8,6 @@ mod common;
 mod element;
 
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use common::rtsp::{backchannel_section, forward_control, udp_pair, RtspClient, BACKCHANNEL};
