@@ -206,6 +206,15 @@ fn talk(location: &str, props: &str, ms: u32) -> Run {
     run
 }
 
+/// Talks 1 s into `location` with `props` and expects an error: its text.
+fn refused(location: &str, props: &str) -> String {
+    let run = Run::start(&format!(
+        "{} ! onvifbackchannelsink name=sink location=\"{location}\" {props}",
+        tone(1000, 8000)
+    ));
+    run.wait_error(T)
+}
+
 // ---------------------------------------------------------------------------
 // Checks on what a fake camera recorded.
 
@@ -456,12 +465,7 @@ fn require_only_on_describe() {
 
     // Without it the camera refuses the SETUP: a clear error with its answer.
     let camera = Camera::start(config);
-    let run = Run::start(&format!(
-        "{} ! onvifbackchannelsink name=sink location={} transport=tcp",
-        tone(1000, 8000),
-        camera.url()
-    ));
-    let err = run.wait_error(T);
+    let err = refused(&camera.url(), "transport=tcp");
     assert!(err.contains("551"), "{err}");
     assert!(camera.log().rtp().is_empty());
 }
@@ -487,12 +491,7 @@ fn answer_551_and_no_sendonly_track_is_no_back_channel() {
     config.require = RequirePolicy::Answer551;
     config.sdp_without_require = Some(CameraConfig::video_only_sdp());
     let camera = Camera::start(config);
-    let run = Run::start(&format!(
-        "{} ! onvifbackchannelsink name=sink location={}",
-        tone(1000, 8000),
-        camera.url()
-    ));
-    let err = run.wait_error(T);
+    let err = refused(&camera.url(), "");
     assert!(
         err.contains("551") && err.to_lowercase().contains("back channel"),
         "{err}"
@@ -505,12 +504,7 @@ fn sdp_without_sendonly_is_no_back_channel() {
     let mut config = CameraConfig::pcmu();
     config.sdp = CameraConfig::video_only_sdp();
     let camera = Camera::start(config);
-    let run = Run::start(&format!(
-        "{} ! onvifbackchannelsink name=sink location={}",
-        tone(1000, 8000),
-        camera.url()
-    ));
-    let err = run.wait_error(T);
+    let err = refused(&camera.url(), "");
     assert!(err.to_lowercase().contains("back channel"), "{err}");
     // The camera's answer is in it.
     assert!(err.contains("video"), "{err}");
@@ -568,12 +562,7 @@ fn a_camera_that_needs_the_video_setup() {
 
     // Without setup-all-tracks: the camera's 455 in a clear error.
     let camera = Camera::start(config);
-    let run = Run::start(&format!(
-        "{} ! onvifbackchannelsink name=sink location={} transport=tcp",
-        tone(1000, 8000),
-        camera.url()
-    ));
-    let err = run.wait_error(T);
+    let err = refused(&camera.url(), "transport=tcp");
     assert!(err.contains("455"), "{err}");
 }
 
@@ -816,12 +805,7 @@ fn digest_preferred_when_basic_is_offered_too() {
 #[test]
 fn wrong_password_is_a_401_error() {
     let camera = auth_camera(true, false);
-    let run = Run::start(&format!(
-        "{} ! onvifbackchannelsink name=sink location={}",
-        tone(1000, 8000),
-        camera.url_with_credentials("admin", "wrong")
-    ));
-    let err = run.wait_error(T);
+    let err = refused(&camera.url_with_credentials("admin", "wrong"), "");
     assert!(err.contains("401"), "{err}");
     assert!(!err.contains("wrong"), "password in the error: {err}");
     assert!(camera.log().of("SETUP").is_empty());
@@ -843,12 +827,7 @@ fn udp_refused_with_461_falls_back_to_tcp() {
 
     // transport=udp: the 461 is the error.
     let camera = Camera::start(config);
-    let run = Run::start(&format!(
-        "{} ! onvifbackchannelsink name=sink location={} transport=udp",
-        tone(1000, 8000),
-        camera.url()
-    ));
-    let err = run.wait_error(T);
+    let err = refused(&camera.url(), "transport=udp");
     assert!(err.contains("461"), "{err}");
 }
 
@@ -947,12 +926,7 @@ fn no_codec_in_common_names_both_lists() {
     config.sdp = CameraConfig::video_only_sdp()
         + "m=audio 0 RTP/AVP 3 96\na=control:backchannel\na=rtpmap:3 GSM/8000\na=rtpmap:96 AMR/8000\na=sendonly\n";
     let camera = Camera::start(config);
-    let run = Run::start(&format!(
-        "{} ! onvifbackchannelsink name=sink location={}",
-        tone(1000, 8000),
-        camera.url()
-    ));
-    let err = run.wait_error(T);
+    let err = refused(&camera.url(), "");
     assert!(
         err.contains("GSM") && err.contains("AMR") && err.contains("PCMU"),
         "{err}"
@@ -960,12 +934,7 @@ fn no_codec_in_common_names_both_lists() {
 
     // A preference list the camera does not take.
     let camera = Camera::start(CameraConfig::pcmu());
-    let run = Run::start(&format!(
-        "{} ! onvifbackchannelsink name=sink location={} codecs=OPUS,G722",
-        tone(1000, 8000),
-        camera.url()
-    ));
-    let err = run.wait_error(T);
+    let err = refused(&camera.url(), "codecs=OPUS,G722");
     assert!(err.contains("PCMU") && err.contains("OPUS"), "{err}");
     assert!(camera.log().of("SETUP").is_empty());
 }
