@@ -27,7 +27,7 @@
  * ]| Play a file through the camera's speaker; TEARDOWN at the end.
  */
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, LazyLock, Mutex};
+use std::sync::{mpsc, Arc, Condvar, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::glib;
@@ -40,6 +40,10 @@ use super::session::{Config, Session, SinkError, TransportMode, CAT};
 use crate::codecs::BackchannelCodec;
 
 const DEFAULT_TIMEOUT_MS: u32 = 5000;
+/// How long the session stays after EOS before TEARDOWN, by default: the
+/// camera plays from a jitter buffer (gst-rtsp-server's: 200 ms), and a
+/// TEARDOWN at once would cut the last words.
+const DEFAULT_LINGER_MS: u32 = 1000;
 const DEFAULT_USER_AGENT: &str = "GStreamer onvifbackchannelsink";
 /// How often the I/O thread wakes up to check for keepalives and stops.
 const POLL: Duration = Duration::from_millis(100);
@@ -74,6 +78,7 @@ struct Settings {
     setup_all_tracks: bool,
     require_on_describe_only: bool,
     timeout_ms: u32,
+    linger_ms: u32,
     tls_validation: gio::TlsCertificateFlags,
     sync: bool,
     user_agent: String,
@@ -95,6 +100,7 @@ impl Default for Settings {
             setup_all_tracks: false,
             require_on_describe_only: false,
             timeout_ms: DEFAULT_TIMEOUT_MS,
+            linger_ms: DEFAULT_LINGER_MS,
             tls_validation: gio::TlsCertificateFlags::VALIDATE_ALL,
             sync: true,
             user_agent: DEFAULT_USER_AGENT.into(),
@@ -125,6 +131,8 @@ pub struct OnvifBackchannelSink {
     settings: Mutex<Settings>,
     running: Mutex<Option<Running>>,
     sinkpad: gst::GhostPad,
+    /// Set when the element stops: ends a linger after EOS early.
+    stopping: Arc<(Mutex<bool>, Condvar)>,
 }
 
 #[glib::object_subclass]
@@ -149,6 +157,7 @@ impl ObjectSubclass for OnvifBackchannelSink {
             settings: Mutex::default(),
             running: Mutex::default(),
             sinkpad,
+            stopping: Default::default(),
         }
     }
 }
@@ -243,6 +252,16 @@ impl ObjectImpl for OnvifBackchannelSink {
                     .default_value(DEFAULT_TIMEOUT_MS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("linger")
+                    .nick("Linger")
+                    .blurb(
+                        "Milliseconds the session stays after EOS before TEARDOWN, so that the \
+                         camera plays out what it has buffered (EOS is passed on then)",
+                    )
+                    .maximum(60_000)
+                    .default_value(DEFAULT_LINGER_MS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecFlags::builder::<gio::TlsCertificateFlags>("tls-validation-flags")
                     .nick("TLS validation flags")
                     .blurb("What to check of an rtsps:// camera's certificate")
@@ -280,6 +299,7 @@ impl ObjectImpl for OnvifBackchannelSink {
             "setup-all-tracks" => s.setup_all_tracks = value.get().unwrap(),
             "require-on-describe-only" => s.require_on_describe_only = value.get().unwrap(),
             "timeout" => s.timeout_ms = value.get().unwrap(),
+            "linger" => s.linger_ms = value.get().unwrap(),
             "tls-validation-flags" => s.tls_validation = value.get().unwrap(),
             "sync" => s.sync = value.get().unwrap(),
             "user-agent" => {
@@ -306,6 +326,7 @@ impl ObjectImpl for OnvifBackchannelSink {
             "setup-all-tracks" => s.setup_all_tracks.to_value(),
             "require-on-describe-only" => s.require_on_describe_only.to_value(),
             "timeout" => s.timeout_ms.to_value(),
+            "linger" => s.linger_ms.to_value(),
             "tls-validation-flags" => s.tls_validation.to_value(),
             "sync" => s.sync.to_value(),
             "user-agent" => s.user_agent.to_value(),
@@ -357,8 +378,17 @@ impl ElementImpl for OnvifBackchannelSink {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::ReadyToPaused {
-            self.start()?;
+        match transition {
+            gst::StateChange::ReadyToPaused => {
+                *self.stopping.0.lock().unwrap() = false;
+                self.start()?;
+            }
+            gst::StateChange::PausedToReady => {
+                // A linger after EOS holds the streaming thread: end it.
+                *self.stopping.0.lock().unwrap() = true;
+                self.stopping.1.notify_all();
+            }
+            _ => {}
         }
         let result = self.parent_change_state(transition);
         if transition == gst::StateChange::PausedToReady || result.is_err() {
@@ -678,7 +708,11 @@ impl OnvifBackchannelSink {
         session: Arc<Mutex<Option<Arc<Session>>>>,
         control: mpsc::Sender<Control>,
     ) -> gst::Element {
-        let sync = self.settings.lock().unwrap().sync;
+        let (sync, linger) = {
+            let s = self.settings.lock().unwrap();
+            (s.sync, Duration::from_millis(s.linger_ms.into()))
+        };
+        let stopping = self.stopping.clone();
         let control = Mutex::new(control);
         let dropped = AtomicBool::new(false);
         gst_app::AppSink::builder()
@@ -713,6 +747,14 @@ impl OnvifBackchannelSink {
                         Ok(gst::FlowSuccess::Ok)
                     })
                     .eos(move |_| {
+                        // Everything, the encoder's last frames included,
+                        // has been sent: give the camera time to play it
+                        // out before TEARDOWN (EOS is posted after this).
+                        gst::debug!(CAT, "EOS: {linger:?} before TEARDOWN");
+                        let (lock, wake) = &*stopping;
+                        let _ = wake
+                            .wait_timeout_while(lock.lock().unwrap(), linger, |stopping| !*stopping)
+                            .unwrap();
                         let _ = control.lock().unwrap().send(Control::Teardown);
                     })
                     .build(),
