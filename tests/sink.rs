@@ -1303,7 +1303,9 @@ fn our_src_from_a_live_source() {
         let (pipeline, capture, port) = serve("codecs=PCMU,OPUS");
         let mark = capture.mark();
         let run = Run::start(&format!(
-            "{} ! onvifbackchannelsink name=sink location=rtsp://127.0.0.1:{port}/stream transport={transport}",
+            // linger=0: the talk is timed to EOS, which a linger delays.
+            "{} ! onvifbackchannelsink name=sink location=rtsp://127.0.0.1:{port}/stream \
+             transport={transport} linger=0",
             live_tone(16000)
         ));
         run.event("connected", 1, T);
