@@ -44,6 +44,7 @@ HOST=$(hostname -I 2>/dev/null | awk '{print $1}')
 HOST=${HOST:-127.0.0.1}
 echo "Serving rtsp://$HOST:$PORT$MOUNT with the ONVIF back channel"
 echo "ONVIF device service: http://$HOST:$HTTP_PORT/onvif/device_service (WS-Discovery on)"
+echo "Push-to-talk page: http://localhost:$HTTP_PORT/ in a browser on this machine (browsers give a page the microphone only on https or localhost)"
 if ((have_sound)); then
     echo "Back-channel audio plays on the default sound device. Ctrl-C to stop."
     exec gst-launch-1.0 onvifbackchannelsrc port="$PORT" mount-point="$MOUNT" \
