@@ -152,6 +152,13 @@ impl ObjectSubclass for OnvifBackchannelSink {
                     |sink| sink.sink_event(pad, event),
                 )
             })
+            .query_function(|pad, parent, query| {
+                OnvifBackchannelSink::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |sink| sink.sink_query(pad, query),
+                )
+            })
             .build();
         OnvifBackchannelSink {
             settings: Mutex::default(),
@@ -552,6 +559,22 @@ impl OnvifBackchannelSink {
             ptime_ms,
             chain: Vec::new(),
         });
+        // The chain for raw audio, the common input, now: added during the
+        // bin's own state change, it changes state with the bin. (Added
+        // later from the streaming thread, its appsink could miss the
+        // pipeline's change to PLAYING and block: seen once on 1.26 as a
+        // file that never reached EOS.) Encoded input replaces it at its
+        // caps.
+        if let Err(err) = self.build_chain(&gst::Caps::new_empty_simple("audio/x-raw"), false) {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::MissingPlugin,
+                ("Cannot build the send chain"),
+                ["{}", err]
+            );
+            self.stop();
+            return Err(gst::StateChangeError);
+        }
         Ok(())
     }
 
@@ -572,6 +595,31 @@ impl OnvifBackchannelSink {
         }
     }
 
+    /// Caps: everything the pad template lists (raw audio, and encoded audio
+    /// that may be passed through), not only what the raw chain built at
+    /// start takes; the chain follows the input's caps.
+    fn sink_query(&self, pad: &gst::GhostPad, query: &mut gst::QueryRef) -> bool {
+        match query.view_mut() {
+            gst::QueryViewMut::Caps(q) => {
+                let template = pad.pad_template_caps();
+                let caps = match q.filter() {
+                    Some(filter) => {
+                        filter.intersect_with_mode(&template, gst::CapsIntersectMode::First)
+                    }
+                    None => template,
+                };
+                q.set_result(&caps);
+                true
+            }
+            gst::QueryViewMut::AcceptCaps(q) => {
+                let ok = q.caps().can_intersect(&pad.pad_template_caps());
+                q.set_result(ok);
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
     /// The first CAPS builds the send chain for the codec the camera took.
     fn sink_event(&self, pad: &gst::GhostPad, event: gst::Event) -> bool {
         if let gst::EventView::Eos(_) = event.view() {
@@ -589,9 +637,14 @@ impl OnvifBackchannelSink {
             }
         }
         if let gst::EventView::Caps(caps) = event.view() {
+            let caps = caps.caps_owned();
+            let raw = caps.structure(0).is_some_and(|s| s.name() == "audio/x-raw");
+            if !raw && self.sinkpad.target().is_some() {
+                // Encoded input: the raw chain gives way to a payloader.
+                self.remove_chain();
+            }
             if self.sinkpad.target().is_none() {
-                let caps = caps.caps_owned();
-                if let Err(err) = self.build_chain(&caps) {
+                if let Err(err) = self.build_chain(&caps, true) {
                     gst::element_imp_error!(
                         self,
                         gst::CoreError::Negotiation,
@@ -605,7 +658,23 @@ impl OnvifBackchannelSink {
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
-    fn build_chain(&self, caps: &gst::Caps) -> Result<(), String> {
+    /// The elements of the send chain gone (NULL, out of the bin).
+    fn remove_chain(&self) {
+        let chain = match self.running.lock().unwrap().as_mut() {
+            Some(running) => std::mem::take(&mut running.chain),
+            None => Vec::new(),
+        };
+        let _ = self.sinkpad.set_target(None::<&gst::Pad>);
+        for element in chain {
+            let _ = element.set_state(gst::State::Null);
+            let _ = self.obj().remove(&element);
+        }
+    }
+
+    /// Builds the send chain for input `caps` and points the sink pad at
+    /// it; `sync`: bring its elements to the bin's state (when added while
+    /// running).
+    fn build_chain(&self, caps: &gst::Caps, sync: bool) -> Result<(), String> {
         let mut running = self.running.lock().unwrap();
         let running = running.as_mut().ok_or("not connected")?;
         let send = encode::send_codec(running.codec);
@@ -667,10 +736,12 @@ impl OnvifBackchannelSink {
         let bin = self.obj();
         bin.add_many(&chain).map_err(|e| e.to_string())?;
         gst::Element::link_many(&chain).map_err(|e| e.to_string())?;
-        for element in &chain {
-            element
-                .sync_state_with_parent()
-                .map_err(|e| e.to_string())?;
+        if sync {
+            for element in &chain {
+                element
+                    .sync_state_with_parent()
+                    .map_err(|e| e.to_string())?;
+            }
         }
         let first = chain[0].static_pad("sink").unwrap();
         self.sinkpad
