@@ -43,6 +43,24 @@ fn samples(t: gst::ClockTime) -> usize {
     (t.nseconds() * RATE as u64 / gst::ClockTime::SECOND.nseconds()) as usize
 }
 
+/// A talker's decoding chain for `codec`, unlinked: depayloader, decoder
+/// (if the codec has one), audioconvert, audioresample and [`appsink`].
+/// Shared by the RTSP back channels and the WebRTC talkers.
+pub fn decode_elements(
+    codec: &crate::codecs::BackchannelCodec,
+    talk: Arc<Talk>,
+    talker: TalkerId,
+) -> Result<Vec<gst::Element>, glib::BoolError> {
+    let mut elements = vec![gst::ElementFactory::make(codec.depayloader).build()?];
+    if let Some(decoder) = codec.decoder {
+        elements.push(gst::ElementFactory::make(decoder).build()?);
+    }
+    elements.push(gst::ElementFactory::make("audioconvert").build()?);
+    elements.push(gst::ElementFactory::make("audioresample").build()?);
+    elements.push(appsink(talk, talker));
+    Ok(elements)
+}
+
 /// The end of a talker's decoding chain: an appsink taking [`raw_caps`]
 /// that hands the floor everything decoded; the floor decides, by its
 /// voice, whether it is heard ([`Talk::judge`], then [`Talk::push`]).

@@ -535,7 +535,8 @@ pub fn parse_authorization(value: &str) -> Result<HashMap<String, String>, Diges
     Ok(params)
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower case hex digits of `bytes` (nonces, WHIP session ids, cnonces).
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -568,14 +568,7 @@ impl BackchannelReceiver {
         talker: TalkerId,
     ) -> Result<gst::Bin, glib::BoolError> {
         let chain = gst::Bin::new();
-        let mut elements = vec![gst::ElementFactory::make(codec.codec.depayloader).build()?];
-        if let Some(decoder) = codec.codec.decoder {
-            elements.push(gst::ElementFactory::make(decoder).build()?);
-        }
-        elements.push(gst::ElementFactory::make("audioconvert").build()?);
-        elements.push(gst::ElementFactory::make("audioresample").build()?);
-        let sink = talk::appsink(talk, talker);
-        elements.push(sink);
+        let elements = talk::decode_elements(codec.codec, talk, talker)?;
         chain.add_many(&elements)?;
         gst::Element::link_many(&elements)?;
         let sinkpad = elements[0].static_pad("sink").unwrap();

@@ -588,11 +588,7 @@ impl OnvifBackchannelSink {
         if let Some(io) = running.io.take() {
             let _ = io.join();
         }
-        let _ = self.sinkpad.set_target(None::<&gst::Pad>);
-        for element in running.chain.drain(..) {
-            let _ = element.set_state(gst::State::Null);
-            let _ = self.obj().remove(&element);
-        }
+        self.drop_chain(std::mem::take(&mut running.chain));
     }
 
     /// Caps: everything the pad template lists (raw audio, and encoded audio
@@ -658,12 +654,17 @@ impl OnvifBackchannelSink {
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
-    /// The elements of the send chain gone (NULL, out of the bin).
+    /// The current send chain gone (NULL, out of the bin).
     fn remove_chain(&self) {
         let chain = match self.running.lock().unwrap().as_mut() {
             Some(running) => std::mem::take(&mut running.chain),
             None => Vec::new(),
         };
+        self.drop_chain(chain);
+    }
+
+    /// `chain` unlinked from the sink pad, set to NULL and out of the bin.
+    fn drop_chain(&self, chain: Vec<gst::Element>) {
         let _ = self.sinkpad.set_target(None::<&gst::Pad>);
         for element in chain {
             let _ = element.set_state(gst::State::Null);

@@ -13,6 +13,7 @@ use super::connection::{Connection, Kind, Message, Method, RtspError};
 use super::plan::{self, Choice, PlanError};
 use super::rtsp::{self, Challenge, REQUIRE};
 use crate::codecs::BackchannelCodec;
+use crate::http::digest;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -430,7 +431,7 @@ impl Session {
             let mut auth = self.auth.lock().unwrap();
             if let Some(challenge) = auth.challenge.clone() {
                 auth.nc += 1;
-                let cnonce = hex(&crate::http::digest::random_bytes::<8>());
+                let cnonce = digest::hex(&digest::random_bytes::<8>());
                 msg.add_header(
                     "Authorization",
                     &rtsp::authorization(
@@ -533,10 +534,6 @@ impl Session {
     pub fn session_id(&self) -> &str {
         &self.session.0
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn bracket(host: &str) -> String {

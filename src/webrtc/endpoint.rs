@@ -64,9 +64,9 @@ impl Endpoint {
                 let method = request.method.to_ascii_uppercase();
                 if response.status == 200 && (method == "GET" || method == "HEAD") {
                     if let (Some(id), Some(factory)) =
-                        (resource_id(&request.path), self.factory.upgrade())
+                        (whip::resource_id(&request.path), self.factory.upgrade())
                     {
-                        factory.webrtc_touch(id);
+                        factory.webrtc_touch(&id);
                     }
                 }
                 responder.respond(response);
@@ -167,13 +167,6 @@ impl Endpoint {
     }
 }
 
-/// The `<id>` of `/whip/<id>`.
-fn resource_id(path: &str) -> Option<&str> {
-    path.strip_prefix(whip::ENDPOINT)?
-        .strip_prefix('/')
-        .filter(|id| !id.is_empty() && !id.contains('/'))
-}
-
 /// An IPv4 address from an IPv4-mapped IPv6 one (a server bound on `::`).
 fn unmapped(ip: IpAddr) -> IpAddr {
     match ip {
@@ -203,15 +196,6 @@ fn page(request: &Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resource_ids() {
-        assert_eq!(resource_id("/whip/abc"), Some("abc"));
-        assert_eq!(resource_id("/whip"), None);
-        assert_eq!(resource_id("/whip/"), None);
-        assert_eq!(resource_id("/whip/a/b"), None);
-        assert_eq!(resource_id("/other/abc"), None);
-    }
 
     #[test]
     fn mapped_addresses() {

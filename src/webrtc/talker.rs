@@ -585,18 +585,13 @@ fn decode_chain(
     talk: Arc<Talk>,
     talker: TalkerId,
 ) -> Result<(), glib::BoolError> {
-    let mut elements = vec![gst::ElementFactory::make(codec.codec.depayloader).build()?];
-    if let Some(decoder) = codec.codec.decoder {
-        let decoder = gst::ElementFactory::make(decoder).build()?;
+    let elements = talk::decode_elements(codec.codec, talk.clone(), talker)?;
+    if let Some(decoder) = codec.codec.decoder.and(elements.get(1)) {
         if decoder.find_property("use-inband-fec").is_some() {
             // We answered useinbandfec=1: the browser adds FEC, opusdec uses it.
             decoder.set_property("use-inband-fec", true);
         }
-        elements.push(decoder);
     }
-    elements.push(gst::ElementFactory::make("audioconvert").build()?);
-    elements.push(gst::ElementFactory::make("audioresample").build()?);
-    elements.push(talk::appsink(talk.clone(), talker));
     bin.add_many(&elements)?;
     gst::Element::link_many(&elements)?;
     let name = codec.codec.name;

@@ -77,6 +77,7 @@ use std::net::SocketAddr;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use crate::http::digest::hex;
 use crate::http::{Request, Response, REALM};
 use crate::users::{Role, User};
 
@@ -701,13 +702,17 @@ fn parse_path(path: &str) -> Option<Target> {
     valid.then(|| Target::Resource(id.to_string()))
 }
 
+/// The `<id>` of a session resource's path (`/whip/<id>`), if it is one.
+pub fn resource_id(path: &str) -> Option<String> {
+    match parse_path(path)? {
+        Target::Resource(id) => Some(id),
+        Target::Endpoint => None,
+    }
+}
+
 /// A new session id: 128 random bits as 32 lower case hex digits.
 pub fn new_session_id() -> String {
     hex(&crate::http::digest::random_bytes::<16>())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `user:password` from a Basic credential (RFC 7617), strict base64.
@@ -1623,5 +1628,16 @@ mod tests {
             Some(("user".into(), "pa:ss".into()))
         );
         assert_eq!(basic_credentials(&base64(b"nocolon")), None);
+    }
+
+    #[test]
+    fn resource_ids_of_paths() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(resource_id(&format!("/whip/{id}")), Some(id.to_string()));
+        assert_eq!(resource_id("/whip"), None);
+        assert_eq!(resource_id("/whip/"), None);
+        assert_eq!(resource_id("/whip/abc"), None);
+        assert_eq!(resource_id(&format!("/whip/{id}/x")), None);
+        assert_eq!(resource_id(&format!("/other/{id}")), None);
     }
 }
