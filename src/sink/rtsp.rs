@@ -115,8 +115,9 @@ pub fn parse_session(value: &str) -> Option<(String, u32)> {
 
 /// When to send keepalives for a session timeout: 5 s early from 20 s up,
 /// 20 % early from 5 s (as GstRTSPConnection's next timeout for rtspsrc),
-/// half the timeout below 5 s (rtspsrc: 1 s early, which leaves no margin
-/// at 1 and 2 s), at least 500 ms. 0 is taken as the default 60 s.
+/// a third of the timeout below 5 s (rtspsrc: 1 s early, which leaves no
+/// margin at 1 and 2 s; half of 2 s left too little on a loaded machine:
+/// a CI run lost a 2 s session), at least 500 ms. 0 is taken as the default 60 s.
 pub fn keepalive_interval(timeout_s: u32) -> Duration {
     let timeout_ms = u64::from(if timeout_s == 0 {
         DEFAULT_TIMEOUT
@@ -128,7 +129,7 @@ pub fn keepalive_interval(timeout_s: u32) -> Duration {
     } else if timeout_ms >= 5_000 {
         timeout_ms - timeout_ms / 5
     } else {
-        timeout_ms / 2
+        timeout_ms / 3
     };
     Duration::from_millis(ms.max(500))
 }
@@ -583,8 +584,8 @@ mod tests {
         assert_eq!(ms(19), 15_200);
         assert_eq!(ms(10), 8_000);
         assert_eq!(ms(5), 4_000);
-        assert_eq!(ms(4), 2_000);
-        assert_eq!(ms(2), 1_000);
+        assert_eq!(ms(4), 1_333);
+        assert_eq!(ms(2), 666);
         assert_eq!(ms(1), 500);
         assert_eq!(ms(0), 55_000);
         assert_eq!(ms(u32::MAX), u128::from(u32::MAX) * 1000 - 5000);
