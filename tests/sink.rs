@@ -433,6 +433,44 @@ fn already_encoded_mulaw_passes_through() {
     assert_g711_tone(&log, 0, 1000);
 }
 
+/// The sink prerolls like any GStreamer sink: PAUSED is ASYNC until the
+/// first buffer. (With a sink that does not preroll, `filesrc ! decodebin !
+/// onvifbackchannelsink` sometimes never posted EOS on 1.26: the pipeline's
+/// READY-to-PAUSED, posted from decodebin's streaming thread, could land
+/// after gst-launch's PLAYING and leave GstBin believing it was not
+/// playing.)
+#[test]
+fn the_sink_prerolls_on_its_first_buffer() {
+    common::init();
+    let camera = Camera::start(CameraConfig::pcmu());
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=audio/x-raw,format=S16LE,layout=interleaved,rate=8000,channels=1 \
+         ! onvifbackchannelsink name=sink location={} transport=tcp",
+        camera.url()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    assert_eq!(
+        pipeline.set_state(gst::State::Paused),
+        Ok(gst::StateChangeSuccess::Async)
+    );
+    let (_, current, _) = pipeline.state(gst::ClockTime::from_mseconds(300));
+    assert_eq!(current, gst::State::Ready, "prerolled without a buffer");
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let mut buffer = gst::Buffer::from_mut_slice(vec![0u8; 320]);
+    buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
+    src.push_buffer(buffer).unwrap();
+    let (done, current, _) = pipeline.state(gst::ClockTime::from_seconds(5));
+    assert_eq!(done, Ok(gst::StateChangeSuccess::Success));
+    assert_eq!(current, gst::State::Paused);
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
 #[test]
 fn any_raw_format_is_converted() {
     // 48 kHz stereo F32 in, PCMU out.

@@ -401,8 +401,6 @@ impl ElementImpl for OnvifBackchannelSink {
         if transition == gst::StateChange::PausedToReady || result.is_err() {
             self.stop();
         }
-        // A sink without its chain yet has nothing to preroll: no data has
-        // come. Once the chain is there, its appsink prerolls as usual.
         result
     }
 }
@@ -560,12 +558,12 @@ impl OnvifBackchannelSink {
             chain: Vec::new(),
         });
         // The chain for raw audio, the common input, now: added during the
-        // bin's own state change, it changes state with the bin. (Added
-        // later from the streaming thread, its appsink could miss the
-        // pipeline's change to PLAYING and block: seen once on 1.26 as a
-        // file that never reached EOS.) Encoded input replaces it at its
-        // caps.
-        if let Err(err) = self.build_chain(&gst::Caps::new_empty_simple("audio/x-raw"), false) {
+        // bin's own state change, it changes state with the bin, and its
+        // appsink prerolls like any sink. (Added later from the streaming
+        // thread, an appsink could miss the pipeline's change to PLAYING.)
+        // Encoded input that the camera takes as it is bypasses the
+        // converter and encoder at its caps.
+        if let Err(err) = self.build_chain() {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::MissingPlugin,
@@ -616,13 +614,14 @@ impl OnvifBackchannelSink {
         }
     }
 
-    /// The first CAPS builds the send chain for the codec the camera took.
+    /// CAPS of encoded input: pass it through (see `pass_through`). EOS
+    /// without a chain (after a refused input): hang up here.
     fn sink_event(&self, pad: &gst::GhostPad, event: gst::Event) -> bool {
         if let gst::EventView::Eos(_) = event.view() {
             if self.sinkpad.target().is_none() {
-                // No data came, so there is no chain (and no appsink) to
-                // post EOS: hang up and post it here.
-                gst::info!(CAT, imp = self, "EOS before any data: TEARDOWN");
+                // No chain (and no appsink) to post EOS: hang up and post
+                // it here.
+                gst::info!(CAT, imp = self, "EOS without a send chain: TEARDOWN");
                 if let Some(running) = self.running.lock().unwrap().as_ref() {
                     let _ = running.control.send(Control::Teardown);
                 }
@@ -633,14 +632,13 @@ impl OnvifBackchannelSink {
             }
         }
         if let gst::EventView::Caps(caps) = event.view() {
-            let caps = caps.caps_owned();
-            let raw = caps.structure(0).is_some_and(|s| s.name() == "audio/x-raw");
-            if !raw && self.sinkpad.target().is_some() {
-                // Encoded input: the raw chain gives way to a payloader.
-                self.remove_chain();
-            }
-            if self.sinkpad.target().is_none() {
-                if let Err(err) = self.build_chain(&caps, true) {
+            let input = caps
+                .caps()
+                .structure(0)
+                .map(|s| s.name().to_string())
+                .unwrap_or_default();
+            if input != "audio/x-raw" {
+                if let Err(err) = self.pass_through(&input) {
                     gst::element_imp_error!(
                         self,
                         gst::CoreError::Negotiation,
@@ -654,13 +652,43 @@ impl OnvifBackchannelSink {
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
-    /// The current send chain gone (NULL, out of the bin).
-    fn remove_chain(&self) {
-        let chain = match self.running.lock().unwrap().as_mut() {
-            Some(running) => std::mem::take(&mut running.chain),
-            None => Vec::new(),
+    /// Encoded input in the camera's codec: the converter and encoder in
+    /// front of the payloader leave, and the sink pad points at the
+    /// payloader. The payloader and the appsink stay, so the sink that
+    /// prerolled is the one that plays.
+    fn pass_through(&self, input: &str) -> Result<(), String> {
+        let (front, payloader) = {
+            let mut running = self.running.lock().unwrap();
+            let running = running.as_mut().ok_or("not connected")?;
+            let send = encode::send_codec(running.codec);
+            if send.passthrough != Some(input) {
+                return Err(format!(
+                    "the input is {input}, the camera takes {}: give raw audio (audio/x-raw) or {}",
+                    running.codec.name,
+                    send.passthrough.unwrap_or("raw audio only")
+                ));
+            }
+            // The payloader and the appsink are the chain's last two.
+            let tail = running.chain.len().saturating_sub(2);
+            if tail == 0 {
+                return Ok(()); // Passed through already.
+            }
+            gst::info!(
+                CAT,
+                imp = self,
+                "{input} sent as it is ({})",
+                running.codec.name
+            );
+            let front: Vec<_> = running.chain.drain(..tail).collect();
+            (front, running.chain[0].clone())
         };
-        self.drop_chain(chain);
+        self.drop_chain(front);
+        let pad = payloader
+            .static_pad("sink")
+            .ok_or("the payloader has no sink pad")?;
+        self.sinkpad
+            .set_target(Some(&pad))
+            .map_err(|e| e.to_string())
     }
 
     /// `chain` unlinked from the sink pad, set to NULL and out of the bin.
@@ -672,78 +700,50 @@ impl OnvifBackchannelSink {
         }
     }
 
-    /// Builds the send chain for input `caps` and points the sink pad at
-    /// it; `sync`: bring its elements to the bin's state (when added while
-    /// running).
-    fn build_chain(&self, caps: &gst::Caps, sync: bool) -> Result<(), String> {
+    /// Builds the send chain for raw audio (converter, resampler, the
+    /// encoder of the camera's codec, payloader, appsink) and points the
+    /// sink pad at it.
+    fn build_chain(&self) -> Result<(), String> {
         let mut running = self.running.lock().unwrap();
         let running = running.as_mut().ok_or("not connected")?;
         let send = encode::send_codec(running.codec);
-        let input = caps
-            .structure(0)
-            .map(|s| s.name().to_string())
-            .unwrap_or_default();
         let make = |name: &str| {
             gst::ElementFactory::make(name)
                 .build()
                 .map_err(|_| format!("element {name} is missing"))
         };
-        let mut chain = Vec::new();
-        if input == "audio/x-raw" {
-            chain.push(make("audioconvert")?);
-            chain.push(make("audioresample")?);
-            let mut raw = gst::Caps::builder("audio/x-raw")
-                .field("rate", send.raw_rate as i32)
-                .field("channels", send.raw_channels as i32);
-            if let Some(format) = send.raw_format {
-                raw = raw.field("format", format);
+        let mut chain = vec![make("audioconvert")?, make("audioresample")?];
+        let mut raw = gst::Caps::builder("audio/x-raw")
+            .field("rate", send.raw_rate as i32)
+            .field("channels", send.raw_channels as i32);
+        if let Some(format) = send.raw_format {
+            raw = raw.field("format", format);
+        }
+        chain.push(
+            gst::ElementFactory::make("capsfilter")
+                .property("caps", raw.build())
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+        if let Some(encoder) = send.encoder {
+            let encoder = make(encoder)?;
+            for (name, value) in &send.encoder_props {
+                encoder.set_property_from_str(name, value);
             }
-            chain.push(
-                gst::ElementFactory::make("capsfilter")
-                    .property("caps", raw.build())
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
-            if let Some(encoder) = send.encoder {
-                let encoder = make(encoder)?;
-                for (name, value) in &send.encoder_props {
-                    encoder.set_property_from_str(name, value);
-                }
-                if encoder.find_property("frame-size").is_some() {
-                    // Opus: the packet time is the frame size.
-                    encoder.set_property_from_str(
-                        "frame-size",
-                        &encode::opus_frame_ms(running.ptime_ms).to_string(),
-                    );
-                }
-                chain.push(encoder);
+            if encoder.find_property("frame-size").is_some() {
+                // Opus: the packet time is the frame size.
+                encoder.set_property_from_str(
+                    "frame-size",
+                    &encode::opus_frame_ms(running.ptime_ms).to_string(),
+                );
             }
-        } else if send.passthrough == Some(input.as_str()) {
-            gst::info!(
-                CAT,
-                imp = self,
-                "{input} sent as it is ({})",
-                running.codec.name
-            );
-        } else {
-            return Err(format!(
-                "the input is {input}, the camera takes {}: give raw audio (audio/x-raw) or {}",
-                running.codec.name,
-                send.passthrough.unwrap_or("raw audio only")
-            ));
+            chain.push(encoder);
         }
         chain.push(self.payloader(&send, running.pt, running.ptime_ms)?);
         chain.push(self.appsink(running.session.clone(), running.control.clone()));
         let bin = self.obj();
         bin.add_many(&chain).map_err(|e| e.to_string())?;
         gst::Element::link_many(&chain).map_err(|e| e.to_string())?;
-        if sync {
-            for element in &chain {
-                element
-                    .sync_state_with_parent()
-                    .map_err(|e| e.to_string())?;
-            }
-        }
         let first = chain[0].static_pad("sink").unwrap();
         self.sinkpad
             .set_target(Some(&first))
@@ -751,8 +751,7 @@ impl OnvifBackchannelSink {
         gst::info!(
             CAT,
             imp = self,
-            "sending {} as {} (payload type {}, {} ms packets)",
-            caps,
+            "sending raw audio as {} (payload type {}, {} ms packets)",
             running.codec.name,
             running.pt,
             running.ptime_ms
@@ -789,8 +788,6 @@ impl OnvifBackchannelSink {
         let dropped = AtomicBool::new(false);
         gst_app::AppSink::builder()
             .sync(sync)
-            // Added while the pipeline may be playing already: no preroll.
-            .async_(false)
             .callbacks(
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(move |appsink| {
