@@ -33,8 +33,7 @@ port=$(timeout 20 tail -n +1 -f "$work/server.log" \
 timeout 30 "$talk" "rtsp://127.0.0.1:$port/stream" --seconds 2 --freq 440
 
 # -e: EOS on SIGINT, so that wavenc writes its header.
-kill -INT "$server_pid"
-wait "$server_pid" || true
+stop_recorder "$server_pid" "$work/server.log"
 server_pid=
 
 # check_tone.py reads the WAV with Python's wave module, which takes only

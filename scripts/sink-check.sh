@@ -33,8 +33,7 @@ serve() {
 }
 
 stop_and_check() {
-    kill -INT "$server_pid"
-    wait "$server_pid" || true
+    stop_recorder "$server_pid" "$work/server.log"
     server_pid=
     /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/check_tone.py" "$work/$1.wav" \
         --freq 440 --tolerance 15 --min-seconds 1.8 --max-seconds 2.3 --label "$1"

@@ -84,6 +84,35 @@ fn element_outputs_what_a_client_says_and_posts_talk_events() {
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
+/// The forward pipeline stops with the element: once `set_state(Null)` has
+/// returned, nothing of it runs any more. (gst-launch calls gst_deinit()
+/// right after; a forward pipeline still closing its encoder on a thread of
+/// its own then crashed in the debug log's fprintf and hung.) Seen here
+/// through a UDP port that the forward pipeline holds.
+#[test]
+fn the_forward_pipeline_stops_with_the_element() {
+    let free = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let launch = format!(
+        "( audiotestsrc is-live=true ! audio/x-raw,rate=8000,channels=1 ! mulawenc \
+         ! rtppcmupay name=pay0 pt=0 \
+         udpsrc address=127.0.0.1 port={port} reuse=false ! fakesink async=false )"
+    );
+    let (pipeline, _capture, rtsp_port) = serve(&format!("launch=\"{launch}\""));
+    let mut c = RtspClient::connect(rtsp_port);
+    assert_eq!(c.describe(None).status, 200);
+    assert!(
+        std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(),
+        "the forward pipeline holds port {port}"
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(
+        std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok(),
+        "port {port} still held once the element is in NULL"
+    );
+}
+
 /// The pipeline must fail to start; returns the error message it posted.
 fn error_on_start(pipeline: &gst::Element) -> String {
     assert!(pipeline.set_state(gst::State::Playing).is_err());

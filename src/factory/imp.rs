@@ -695,6 +695,20 @@ impl OnvifBackchannelMediaFactory {
         self.forward()?.describe()
     }
 
+    /// See `OnvifBackchannelMediaFactory::stop_forward`.
+    pub(super) fn stop_forward(&self) {
+        let (forward, last) = {
+            let mut state = self.state.lock().unwrap();
+            (state.forward.take(), state.last_forward_pipeline.take())
+        };
+        if let Some(forward) = forward {
+            forward.stop_now();
+        }
+        if let Some(last) = last.and_then(|p| p.upgrade()) {
+            let _ = last.set_state(gst::State::Null);
+        }
+    }
+
     /// The mount's forward pipeline: the running one, or a new one when
     /// there is none yet or the last one failed or ended.
     fn forward(&self) -> Result<Arc<SharedForward>, String> {

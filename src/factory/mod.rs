@@ -82,6 +82,13 @@ impl OnvifBackchannelMediaFactory {
         }
     }
 
+    /// Stops the forward pipeline on the calling thread and lets it go (the
+    /// next client starts a new one): for `onvifbackchannelsrc` going to
+    /// NULL, so that none of its threads outlive the element's stop.
+    pub fn stop_forward(&self) {
+        self.imp().stop_forward();
+    }
+
     /// Why the last value set on `codecs` was refused (the old list was kept).
     pub fn codecs_error(&self) -> Option<String> {
         self.imp().codecs_error()

@@ -324,6 +324,22 @@ impl SharedForward {
             .collect()
     }
 
+    /// Stops the pipeline now, on the calling thread, which must not be one
+    /// of the pipeline's own streaming threads: for an owner that is going
+    /// away (an element going to NULL), so that nothing of the pipeline
+    /// still runs on another thread when the application goes on (and
+    /// perhaps calls `gst_deinit()`).
+    pub fn stop_now(&self) {
+        let _switching = self.control.switching.lock().unwrap();
+        {
+            let mut life = self.control.life.lock().unwrap();
+            life.playing = false;
+            life.stop_at = None;
+        }
+        let _ = self.pipeline.set_state(gst::State::Null);
+        gst::debug!(CAT, "forward pipeline stopped by its owner");
+    }
+
     /// Whether it still runs (no error, no end of stream).
     pub fn is_running(&self) -> bool {
         !self.ended.load(Ordering::SeqCst)
@@ -369,9 +385,15 @@ impl SharedForward {
 
 impl Drop for SharedForward {
     fn drop(&mut self) {
-        gst::info!(CAT, "forward pipeline released: stopping it");
         self.control.life.lock().unwrap().shutdown = true;
         self.control.changed.notify_all();
+        if self.pipeline.current_state() == gst::State::Null
+            && self.pipeline.pending_state() == gst::State::VoidPending
+        {
+            gst::debug!(CAT, "forward pipeline released, stopped already");
+            return;
+        }
+        gst::info!(CAT, "forward pipeline released: stopping it");
         stop(self.pipeline.clone());
     }
 }

@@ -934,6 +934,9 @@ impl OnvifBackchannelSrc {
         // Browsers' sessions end with the web server that made them.
         self.factory.webrtc_stop();
         self.stop_rtsp(state);
+        // Its streaming threads (an encoder may take a while to close) end
+        // before the element is in NULL, not after on a thread of their own.
+        self.factory.stop_forward();
         self.obj().notify("bound-port");
         self.obj().notify("bound-http-port");
     }
