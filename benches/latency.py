@@ -28,7 +28,6 @@ Run with Debian's interpreter (needs python3-gi, gir1.2-gst-rtsp-server-1.0):
 """
 
 import argparse
-import array
 import json
 import math
 import os
@@ -45,7 +44,7 @@ import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, GObject, Gst, GstRtspServer  # noqa: E402
-from rtsp_common import (RtspError, await_response, interleaved_channel,
+from rtsp_common import (RtspError, await_response, has_loud_sample, interleaved_channel,
                          linear_to_ulaw, request_text, sdp_tracks, server_rtp_port)
 
 HOST = "127.0.0.1"
@@ -95,15 +94,6 @@ def make_payloads():
     return silence, tone
 
 
-def has_loud_sample(datagram):
-    """True if the S16LE datagram contains a sample with |value| > threshold."""
-    samples = array.array("h")
-    samples.frombytes(datagram[: len(datagram) // 2 * 2])
-    if sys.byteorder == "big":
-        samples.byteswap()
-    return bool(samples) and max(max(samples), -min(samples)) > LOUD_THRESHOLD
-
-
 # --------------------------------------------------------------------------
 # UDP receiver (the "sink" end)
 # --------------------------------------------------------------------------
@@ -147,7 +137,7 @@ class LoudDetector:
                 except socket.timeout:
                     continue
                 now = time.monotonic()
-                if armed_at and now >= armed_at[0] and has_loud_sample(data):
+                if armed_at and now >= armed_at[0] and has_loud_sample(data, LOUD_THRESHOLD):
                     result.append(now)
                     found.set()
                     return

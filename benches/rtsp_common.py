@@ -1,7 +1,10 @@
-"""Pieces shared by the benchmarks' raw RTSP clients: PCMU encoding and
-reading what a server's SDP and Transport reply say."""
+"""Pieces shared by the benchmarks' raw RTSP clients: PCMU encoding,
+loudness of received PCM, and reading what a server's SDP and Transport
+reply say."""
 
+import array
 import queue
+import sys
 import time
 import urllib.parse
 
@@ -20,6 +23,15 @@ def linear_to_ulaw(sample):
         mask >>= 1
     mantissa = (magnitude >> (exponent + 3)) & 0x0F
     return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def has_loud_sample(data, threshold):
+    """True if S16LE `data` holds a sample with |value| > `threshold`."""
+    samples = array.array("h")
+    samples.frombytes(data[: len(data) // 2 * 2])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return bool(samples) and max(max(samples), -min(samples)) > threshold
 
 
 class RtspError(Exception):

@@ -40,7 +40,6 @@ Run with Debian's interpreter after `cargo build --release --lib --examples`:
 """
 
 import argparse
-import array
 import bisect
 import json
 import os
@@ -57,6 +56,7 @@ import gi
 
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
+from rtsp_common import has_loud_sample  # noqa: E402
 
 HOST = "127.0.0.1"
 LOUD_THRESHOLD = 8000
@@ -78,12 +78,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def loud_s16(data):
-    """True if S16LE `data` holds a sample beyond the threshold."""
-    samples = array.array("h")
-    samples.frombytes(data[: len(data) // 2 * 2])
-    if sys.byteorder == "big":
-        samples.byteswap()
-    return bool(samples) and max(max(samples), -min(samples)) > LOUD_THRESHOLD
+    """True if S16LE `data` holds a sample beyond LOUD_THRESHOLD."""
+    return has_loud_sample(data, LOUD_THRESHOLD)
 
 
 def ulaw_to_linear(byte):
