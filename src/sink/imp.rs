@@ -788,6 +788,10 @@ impl OnvifBackchannelSink {
         let dropped = AtomicBool::new(false);
         gst_app::AppSink::builder()
             .sync(sync)
+            // Rendering is one socket write: basesink's default 20 ms
+            // processing deadline, added to a live pipeline's latency,
+            // would hold every packet 20 ms longer than it needs.
+            .processing_deadline(gst::ClockTime::ZERO)
             .callbacks(
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(move |appsink| {
